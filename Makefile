@@ -1,0 +1,32 @@
+# unigrid: the two commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PERSONS ?= 20000
+SEED ?= 7
+
+.PHONY: setup demo test test-fast lint bench clean
+
+$(BIN)/python:
+	@command -v uv >/dev/null 2>&1 || $(PY) -m pip install -q uv
+	uv venv -q --python $(PY) $(VENV)
+
+# Installs exactly the tested set (requirements.lock), then the project itself without resolving again.
+setup: $(BIN)/python
+	uv pip install -q --python $(BIN)/python -r requirements.lock
+	uv pip install -q --python $(BIN)/python --no-deps -e .
+
+demo: setup
+	$(BIN)/unigrid generate --persons $(PERSONS) --seed $(SEED) --out var/city --force
+	$(BIN)/unigrid run --city var/city
+
+test: setup
+	bash scripts/test-services.sh
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+test-fast: setup
+	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+clean:
+	rm -rf var/* .pytest_cache

@@ -1,0 +1,1 @@
+"""connectors package of unigrid (see README.md in this folder)."""

@@ -1,0 +1,1 @@
+"""matching package of unigrid (see README.md in this folder)."""

@@ -1,0 +1,1 @@
+"""quality package of unigrid (see README.md in this folder)."""

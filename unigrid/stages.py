@@ -1,0 +1,141 @@
+"""The stage order shared by the CLI (``unigrid run``) and the Airflow DAG.
+
+Each stage is a plain function ``(settings, ctx) -> StageResult``. The heavy work lives in the
+domain packages (connectors, quality, matching, warehouse); this module only orders the stages,
+imports those packages lazily (so the DAG file parses fast) and records what each stage did.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Callable, Mapping
+
+from unigrid.settings import Settings
+
+
+class NotImplementedStage(RuntimeError):
+    """Raised by a stage that a later issue fills in: an honest error, never a fake success."""
+
+
+class StageFailed(RuntimeError):
+    """A stage ran and found it must not continue (e.g. a required source failed)."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What identifies one run: its id, business date and options."""
+
+    run_id: str
+    business_date: date
+    full_rebuild: bool = False
+    sources: tuple[str, ...] | None = None
+    """Restrict to these contract names (None = every contract)."""
+
+    @staticmethod
+    def for_date(business_date: date, full_rebuild: bool = False,
+                 sources: tuple[str, ...] | None = None) -> "RunContext":
+        """The run of one business date. Re-running a date reuses its id (idempotent)."""
+        return RunContext(run_id=business_date.strftime("%Y%m%d"), business_date=business_date,
+                          full_rebuild=full_rebuild, sources=sources)
+
+
+@dataclass
+class StageResult:
+    """What a stage did, for the run summary, XCom and ``audit.run``."""
+
+    stage: str
+    status: str = "ok"  # ok | partial | failed | not_implemented
+    seconds: float = 0.0
+    counts: dict[str, Any] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (XCom, run summary file)."""
+        return {"stage": self.stage, "status": self.status, "seconds": round(self.seconds, 3),
+                "counts": self.counts, "messages": self.messages}
+
+
+StageFn = Callable[[Settings, RunContext], StageResult]
+
+
+def _extract(settings: Settings, ctx: RunContext) -> StageResult:
+    from connectors.stage import extract_stage
+    return extract_stage(settings, ctx)
+
+
+def _validate(settings: Settings, ctx: RunContext) -> StageResult:
+    from quality.stage import validate_stage
+    return validate_stage(settings, ctx)
+
+
+def _standardise(settings: Settings, ctx: RunContext) -> StageResult:
+    from matching.stage import standardise_stage
+    return standardise_stage(settings, ctx)
+
+
+def _match(settings: Settings, ctx: RunContext) -> StageResult:
+    from matching.stage import match_stage
+    return match_stage(settings, ctx)
+
+
+def _publish(settings: Settings, ctx: RunContext) -> StageResult:
+    raise NotImplementedStage("publish (write-audit-publish of the master database) is issue #5")
+
+
+def _check(settings: Settings, ctx: RunContext) -> StageResult:
+    raise NotImplementedStage("check (cross-department discrepancy rules) is issue #5")
+
+
+def _report(settings: Settings, ctx: RunContext) -> StageResult:
+    raise NotImplementedStage("report (auditor HTML / XLSX / CSV report) is issue #5")
+
+
+STAGES: Mapping[str, StageFn] = {
+    "extract": _extract,
+    "validate": _validate,
+    "standardise": _standardise,
+    "match": _match,
+    "publish": _publish,
+    "check": _check,
+    "report": _report,
+}
+"""Stage name -> function, in run order."""
+
+
+def run_stage(name: str, settings: Settings, ctx: RunContext) -> StageResult:
+    """Run one stage by name, timing it and turning 'not yet implemented' into a result."""
+    fn = STAGES[name]
+    t0 = time.perf_counter()
+    try:
+        result = fn(settings, ctx)
+    except NotImplementedStage as exc:
+        result = StageResult(stage=name, status="not_implemented", messages=[str(exc)])
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in {"connectors", "quality", "matching", "warehouse"}:
+            result = StageResult(stage=name, status="not_implemented",
+                                 messages=[f"{name}: module {exc.name} not built yet"])
+        else:
+            raise
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def run_all(settings: Settings, ctx: RunContext, until: str | None = None,
+            on_stage: Callable[[StageResult], None] | None = None) -> list[StageResult]:
+    """Run the stages in order; stop after ``until`` or at the first failed/unbuilt stage."""
+    results: list[StageResult] = []
+    for name in STAGES:
+        r = run_stage(name, settings, ctx)
+        results.append(r)
+        if on_stage:
+            on_stage(r)
+        if r.status in ("failed", "not_implemented") or name == until:
+            break
+    return results
+
+
+def now_iso() -> str:
+    """Current local time as ISO text (for summaries)."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")

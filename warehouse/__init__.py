@@ -1,0 +1,1 @@
+"""warehouse package of unigrid (see README.md in this folder)."""

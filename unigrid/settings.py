@@ -27,6 +27,8 @@ class Settings:
     """DuckDB file for a run's working layers: raw, staged, quarantine, std, link."""
     master_db: Path = Path("var/master.duckdb")
     """DuckDB file readers see: master and audit schemas, replaced atomically on publish."""
+    decisions_db: Path = Path("var/decisions.duckdb")
+    """DuckDB file of human review decisions (append-only); kept apart from runs and master."""
     contracts_dir: Path = DEFAULT_CONTRACTS_DIR
     """Folder of source contract YAML files."""
     source_root: Path = Path("var/city/exports")
@@ -94,6 +96,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: Path | None
     defaults = {
         "work_db": home / "work.duckdb",
         "master_db": home / "master.duckdb",
+        "decisions_db": home / "decisions.duckdb",
         "source_root": home / "city" / "exports",
         "truth_dir": home / "city" / "truth",
         "report_dir": home / "reports",

@@ -43,7 +43,10 @@ def _settings(city: Optional[Path]) -> Settings:
 
 
 def _ctx(business_date: Optional[str], full: bool, sources: Optional[list[str]]) -> RunContext:
-    d = date.fromisoformat(business_date) if business_date else date.today()
+    try:
+        d = date.fromisoformat(business_date) if business_date else date.today()
+    except ValueError:
+        raise typer.BadParameter(f"{business_date!r} is not a date YYYY-MM-DD", param_hint="--date")
     return RunContext.for_date(d, full_rebuild=full, sources=tuple(sources) if sources else None)
 
 

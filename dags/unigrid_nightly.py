@@ -2,7 +2,8 @@
 
 Thin on purpose: every task calls a function of ``unigrid.orchestration``; nothing heavy is
 imported at parse time. Extract and validate are mapped over the sources the contracts declare;
-then standardise, match, publish, check, report. Only run ids, dates and counts go through XCom.
+then standardise, match, check, publish, report (the checks run before the swap so that
+findings are published together with the master they cite). Only run ids, dates and counts go through XCom.
 The per-source tasks run one at a time inside a run (``max_active_tis_per_dagrun=1``) because the
 work database has a single writer.
 """
@@ -79,7 +80,7 @@ def unigrid_nightly():
     validated = validate.partial(run=run).expand(source=names)
     extracted >> validated
     prev = validated
-    for stage in ("standardise", "match", "publish", "check", "report"):
+    for stage in ("standardise", "match", "check", "publish", "report"):
         step = whole_run(stage)(run)
         prev >> step
         prev = step

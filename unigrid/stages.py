@@ -80,12 +80,12 @@ def _match(settings: Settings, ctx: RunContext) -> StageResult:
     return match_stage(settings, ctx)
 
 
-def _publish(settings: Settings, ctx: RunContext) -> StageResult:
-    raise NotImplementedStage("publish (write-audit-publish of the master database) is issue #5")
-
-
 def _check(settings: Settings, ctx: RunContext) -> StageResult:
     raise NotImplementedStage("check (cross-department discrepancy rules) is issue #5")
+
+
+def _publish(settings: Settings, ctx: RunContext) -> StageResult:
+    raise NotImplementedStage("publish (write-audit-publish of the master database) is issue #5")
 
 
 def _report(settings: Settings, ctx: RunContext) -> StageResult:
@@ -97,11 +97,16 @@ STAGES: Mapping[str, StageFn] = {
     "validate": _validate,
     "standardise": _standardise,
     "match": _match,
-    "publish": _publish,
     "check": _check,
+    "publish": _publish,
     "report": _report,
 }
-"""Stage name -> function, in run order."""
+"""Stage name -> function, in run order.
+
+``check`` runs before ``publish`` (DESIGN.md draws it after): the findings are computed in the work
+database and published in the same atomic swap as the master they cite, so readers never see
+findings about persons they cannot look up, and a failed run keeps yesterday's findings too.
+"""
 
 
 def run_stage(name: str, settings: Settings, ctx: RunContext) -> StageResult:

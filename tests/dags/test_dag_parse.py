@@ -78,5 +78,5 @@ def test_dag_shape(parsed: dict, key: str, expected) -> None:
 
 def test_stage_tasks_in_order(parsed: dict) -> None:
     tasks = parsed["tasks"]
-    order = ["plan", "extract", "validate", "standardise", "match", "publish", "check", "report"]
+    order = ["plan", "extract", "validate", "standardise", "match", "check", "publish", "report"]
     assert [t for t in tasks if t in order] == order

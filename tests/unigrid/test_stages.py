@@ -11,8 +11,8 @@ from unigrid.stages import NotImplementedStage, RunContext, StageResult, run_all
 
 
 def test_stage_order_is_the_documented_flow() -> None:
-    assert list(stages.STAGES) == ["extract", "validate", "standardise", "match", "publish",
-                                   "check", "report"]
+    assert list(stages.STAGES) == ["extract", "validate", "standardise", "match", "check",
+                                   "publish", "report"]
 
 
 @pytest.mark.parametrize(("d", "run_id"), [(date(2026, 11, 21), "20261121"),

@@ -117,7 +117,7 @@ def cluster(n: int, left: np.ndarray, right: np.ndarray, strength: np.ndarray,
     nodes = np.flatnonzero(in_bad)
     edge_mask = in_bad[left]  # both ends share a component, so one end decides
     e_left, e_right, e_strength = left[edge_mask], right[edge_mask], strength[edge_mask]
-    c_mask = in_bad[cl]
+    c_mask = in_bad[cl] & (labels[cl] == labels[cr])  # other cannot-links already hold
     c_left, c_right = cl[c_mask], cr[c_mask]
 
     uf = _ConstrainedUnionFind(nodes)

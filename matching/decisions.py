@@ -83,7 +83,7 @@ def _append(db: Path | str, left: RecordRef, right: RecordRef, verdict: str, use
         con.execute(_DDL)
         con.execute("BEGIN TRANSACTION")
         (next_id,) = con.execute(
-            "SELECT coalesce(max(decision_id), 0) + 1 FROM audit.decision").fetchone()
+            "SELECT coalesce(max(decision_id), 0) + 1 FROM audit.decision").fetchall()[0]
         con.execute(
             "INSERT INTO audit.decision VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [next_id, left.source, left.key, right.source, right.key, verdict, user, reason,
@@ -117,9 +117,10 @@ def undo_decision(db: Path | str, decision_id: int, user: str, reason: str | Non
     try:
         row = con.execute(
             "SELECT left_source, left_key, right_source, right_key, verdict FROM audit.decision "
-            "WHERE decision_id = ?", [decision_id]).fetchone()
+            "WHERE decision_id = ?", [decision_id]).fetchall()
+        row = row[0] if row else None
         undone = con.execute("SELECT count(*) FROM audit.decision WHERE verdict = 'undo' "
-                             "AND supersedes = ?", [decision_id]).fetchone()[0]
+                             "AND supersedes = ?", [decision_id]).fetchall()[0][0]
     finally:
         con.close()
     if row is None:

@@ -78,9 +78,9 @@ def evaluate_frames(pred: pd.DataFrame, truth: pd.DataFrame, records: pd.DataFra
             FROM pred_in p JOIN truth_in t
               ON p.source = t.source AND CAST(p.source_key AS VARCHAR) = CAST(t.source_key AS VARCHAR)
         """)
-        (n_pred,) = con.execute("SELECT count(*) FROM pred_in").fetchone()
-        (n_truth,) = con.execute("SELECT count(*) FROM truth_in").fetchone()
-        (n_joined,) = con.execute("SELECT count(*) FROM j").fetchone()
+        (n_pred,) = con.execute("SELECT count(*) FROM pred_in").fetchall()[0]
+        (n_truth,) = con.execute("SELECT count(*) FROM truth_in").fetchall()[0]
+        (n_joined,) = con.execute("SELECT count(*) FROM j").fetchall()[0]
         tp, pp, tt = con.execute("""
             SELECT (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM
                         (SELECT count(*) n FROM j GROUP BY pred, truth)),
@@ -88,14 +88,14 @@ def evaluate_frames(pred: pd.DataFrame, truth: pd.DataFrame, records: pd.DataFra
                         (SELECT count(*) n FROM j GROUP BY pred)),
                    (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM
                         (SELECT count(*) n FROM j GROUP BY truth))
-        """).fetchone()
+        """).fetchall()[0]
         p, r, f = _prf(float(tp), float(pp), float(tt))
         overall = {"precision": p, "recall": r, "f1": f, "true_positive_pairs": int(tp),
                    "predicted_pairs": int(pp), "true_pairs": int(tt), "records": int(n_joined),
                    "predicted_persons": con.execute(
-                       "SELECT count(DISTINCT pred) FROM j").fetchone()[0],
+                       "SELECT count(DISTINCT pred) FROM j").fetchall()[0][0],
                    "true_persons": con.execute(
-                       "SELECT count(DISTINCT truth) FROM j").fetchone()[0]}
+                       "SELECT count(DISTINCT truth) FROM j").fetchall()[0][0]}
         tpd = con.execute(_PAIR_COUNTS.format(group="pred || chr(31) || truth")).df()
         ppd = con.execute(_PAIR_COUNTS.format(group="pred")).df()
         ttd = con.execute(_PAIR_COUNTS.format(group="truth")).df()

@@ -87,12 +87,12 @@ def assign_person_ids(current: pd.DataFrame, previous: pd.DataFrame, last_counte
                                                ORDER BY n DESC, cluster) = 1)
                 SELECT cluster, person_id FROM home
                 QUALIFY row_number() OVER (PARTITION BY cluster ORDER BY n DESC, person_id) = 1
-                """).fetchone()[0]
+                """).fetchall()[0][0]
             if not added:
                 break
         prev_max = con.execute(
             f"SELECT coalesce(max(('0x' || substr(person_id, {len(ID_PREFIX) + 1}))::UBIGINT), 0) "
-            "FROM prev").fetchone()[0]
+            "FROM prev").fetchall()[0][0]
         start = max(int(last_counter), int(prev_max))
         clusters = con.execute("""
             WITH c AS (SELECT cluster, min(source || chr(31) || source_key) AS first_rec

@@ -75,7 +75,8 @@ def golden_sql(records: str, links: str, rules: tuple[FieldRule, ...] = SURVIVOR
     """
     parts = []
     for r in rules:
-        order = (f"({r.valid}) DESC NULLS LAST, {_priority_sql(r.priority)}"
+        valid = "" if r.valid.strip().upper() == "TRUE" else f"({r.valid}) DESC NULLS LAST, "
+        order = (f"{valid}{_priority_sql(r.priority)}"
                  + (", record_time DESC NULLS LAST" if r.recency else "")
                  + ", source, source_key")
         flt = f"FILTER (WHERE ({r.column}) IS NOT NULL)"

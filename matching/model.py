@@ -1,0 +1,238 @@
+"""The Splink 5 (DuckDB) linkage model: declared comparisons, blocking, training, artefacts.
+
+Comparisons are declared as Splink settings (data), over ``std.record`` columns, with custom
+SQL levels for what generic cleaning misses in Chinese identity data: ID numbers within one
+substitution or adjacent transposition (Damerau distance 1), names equal in surname-aware
+pinyin (homophone typing errors), dialect-folded pinyin, names with unknown characters (``?``)
+matched as patterns, birth date against the date inside the ID number, month-precision birth
+dates, the house key, the phone, and the family household (how a newborn's birth certificate
+meets its registry row).
+
+A trained model is a versioned JSON artefact in ``settings.model_dir``:
+``model-v<N>-<YYYYMMDD>.json`` plus ``current.json`` naming the version in use. Nightly runs
+load the current model; training happens only on request (``train_model``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+MODEL_COLUMNS = [
+    "record_id", "source", "id18", "id_key", "id_birth_date", "name", "name_py", "name_pyf",
+    "name_like", "surname_py", "sex_any", "dob", "dob_alt", "birth_month", "dob_month_only",
+    "phone", "house_key", "building_key", "compound_key", "district_code", "hh",
+]
+"""Columns of ``std.record`` (or derived in :data:`MODEL_INPUT_SQL`) that the model reads."""
+
+MODEL_INPUT_SQL = """
+SELECT record_id, source, id18, id_key, id_birth_date, name, name_py, name_pyf,
+       CASE WHEN name_unknown THEN replace(replace(name, '_', ''), '?', '_') END AS name_like,
+       surname_py,
+       coalesce(sex, id_sex) AS sex_any,
+       coalesce(birth_date, id_birth_date) AS dob,
+       CASE WHEN birth_date IS NOT NULL AND id_birth_date IS NOT NULL
+                 AND birth_date <> id_birth_date THEN id_birth_date END AS dob_alt,
+       coalesce(birth_month, date_trunc('month', coalesce(birth_date, id_birth_date)))::DATE
+           AS birth_month,
+       (birth_date IS NULL AND birth_month IS NOT NULL) AS dob_month_only,
+       phone, house_key,
+       CASE WHEN compound IS NOT NULL AND building IS NOT NULL
+            THEN coalesce(district_code, '') || '|' || compound || '|' || building END
+           AS building_key,
+       CASE WHEN compound IS NOT NULL
+            THEN coalesce(district_code, '') || '|' || compound END AS compound_key,
+       district_code,
+       coalesce(household_no, family_household_no) AS hh
+FROM {table}
+"""
+"""Model input derived from std.record (one row per record)."""
+
+
+def _lvl(sql: str, label: str, null: bool = False, tf: str | None = None) -> dict[str, Any]:
+    d: dict[str, Any] = {"sql_condition": sql, "label_for_charts": label}
+    if null:
+        d["is_null_level"] = True
+    if tf:
+        d["tf_adjustment_column"] = tf
+        d["tf_adjustment_weight"] = 1.0
+    return d
+
+
+def _cmp(name: str, description: str, levels: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"output_column_name": name, "comparison_description": description,
+            "comparison_levels": levels}
+
+
+COMPARISONS: list[dict[str, Any]] = [
+    _cmp("id", "ID number: equal / one substitution or transposition", [
+        _lvl('"id18_l" IS NULL OR "id18_r" IS NULL', "null", null=True),
+        _lvl('"id18_l" = "id18_r"', "exact"),
+        _lvl('damerau_levenshtein("id18_l", "id18_r") <= 1', "one edit"),
+        _lvl('substr("id18_l", 7, 8) = substr("id18_r", 7, 8)', "same birth date part"),
+        _lvl("ELSE", "different"),
+    ]),
+    _cmp("name", "Name: exact / pinyin / unknown characters / dialect pinyin / close", [
+        _lvl('"name_l" IS NULL OR "name_r" IS NULL', "null", null=True),
+        _lvl('"name_l" = "name_r"', "exact", tf="name"),
+        _lvl('"name_py_l" = "name_py_r"', "pinyin equal"),
+        _lvl('("name_like_l" IS NOT NULL AND "name_r" LIKE "name_like_l") OR '
+             '("name_like_r" IS NOT NULL AND "name_l" LIKE "name_like_r")',
+             "equal but unknown characters"),
+        _lvl('"name_pyf_l" = "name_pyf_r"', "dialect pinyin equal"),
+        _lvl('"surname_py_l" = "surname_py_r" AND '
+             'jaro_winkler_similarity("name_py_l", "name_py_r") >= 0.88', "close pinyin"),
+        _lvl("ELSE", "different"),
+    ]),
+    _cmp("dob", "Birth date (record or from the ID number)", [
+        _lvl('("dob_l" IS NULL AND "birth_month_l" IS NULL) OR '
+             '("dob_r" IS NULL AND "birth_month_r" IS NULL)', "null", null=True),
+        _lvl('"dob_l" = "dob_r"', "exact"),
+        _lvl('"dob_l" = "dob_alt_r" OR "dob_alt_l" = "dob_r" OR "dob_alt_l" = "dob_alt_r"',
+             "record date equals the ID's date"),
+        _lvl('("dob_month_only_l" OR "dob_month_only_r") AND "birth_month_l" = "birth_month_r"',
+             "same month (month-precision source)"),
+        _lvl('damerau_levenshtein(strftime("dob_l", \'%Y%m%d\'), '
+             'strftime("dob_r", \'%Y%m%d\')) <= 1', "one digit or transposition"),
+        _lvl('year("dob_l") = year("dob_r") OR year("birth_month_l") = year("birth_month_r")',
+             "same year"),
+        _lvl("ELSE", "different"),
+    ]),
+    _cmp("sex", "Sex (record, else from the ID number)", [
+        _lvl('"sex_any_l" IS NULL OR "sex_any_r" IS NULL', "null", null=True),
+        _lvl('"sex_any_l" = "sex_any_r"', "equal"),
+        _lvl("ELSE", "different"),
+    ]),
+    _cmp("house", "House key: same room / building / compound / district", [
+        _lvl('("house_key_l" IS NULL AND "compound_key_l" IS NULL) OR '
+             '("house_key_r" IS NULL AND "compound_key_r" IS NULL)', "null", null=True),
+        _lvl('"house_key_l" = "house_key_r"', "same house"),
+        _lvl('"building_key_l" = "building_key_r"', "same building"),
+        _lvl('"compound_key_l" = "compound_key_r"', "same compound"),
+        _lvl("ELSE", "different"),
+    ]),
+    _cmp("phone", "Phone", [
+        _lvl('"phone_l" IS NULL OR "phone_r" IS NULL', "null", null=True),
+        _lvl('"phone_l" = "phone_r"', "equal"),
+        _lvl("ELSE", "different"),
+    ]),
+    _cmp("household", "Household number (a newborn's: its parents')", [
+        _lvl('"hh_l" IS NULL OR "hh_r" IS NULL', "null", null=True),
+        _lvl('"hh_l" = "hh_r"', "equal"),
+        _lvl("ELSE", "different"),
+    ]),
+]
+"""The declared comparisons (docs/matching.md explains each level)."""
+
+BLOCKING_RULES: list[str] = [
+    'l.id18 = r.id18',
+    'substr(l.id18, 1, 14) = substr(r.id18, 1, 14)',
+    'substr(l.id18, 7, 4) || substr(l.id18, 15, 4) = substr(r.id18, 7, 4) || substr(r.id18, 15, 4)',
+    'substr(l.id18, 11, 8) = substr(r.id18, 11, 8)',
+    'l.name_py = r.name_py AND l.dob = r.dob',
+    'l.name_py = r.name_py AND l.birth_month = r.birth_month',
+    'l.name_pyf = r.name_pyf AND l.house_key = r.house_key',
+    'l.dob = r.dob AND l.house_key = r.house_key',
+    'l.surname_py = r.surname_py AND l.dob = r.dob AND l.district_code = r.district_code',
+    'l.hh = r.hh AND l.dob = r.dob',
+    'l.phone = r.phone AND l.surname_py = r.surname_py',
+]
+"""Candidate pairs: union of these rules. Each bounds its blocks (dates, houses, names) so the
+pair count grows about linearly with the city; the ID rules together catch any one-digit
+error or adjacent transposition."""
+
+TRAINING_BLOCKS: list[str] = [
+    "l.id18 = r.id18",
+    "l.name_py = r.name_py AND l.dob = r.dob",
+    "l.dob = r.dob AND l.house_key = r.house_key",
+]
+"""EM training passes: each estimates the m of the comparisons it does not block on."""
+
+
+def splink_settings() -> dict[str, Any]:
+    """The Splink settings dictionary of the model (untrained)."""
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": "record_id",
+        "probability_two_random_records_match": 1e-5,
+        "comparisons": COMPARISONS,
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": r, "sql_dialect": "duckdb"} for r in BLOCKING_RULES],
+        "retain_intermediate_calculation_columns": True,
+        "retain_matching_columns": False,
+        "additional_columns_to_retain": ["source"],
+    }
+
+
+def make_linker(frame: pd.DataFrame, model: dict[str, Any] | Path | None = None) -> Any:
+    """A Splink ``Linker`` over a model-input frame, on a private in-memory DuckDB."""
+    import duckdb
+    from splink import DuckDBAPI, Linker
+
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    api = DuckDBAPI(con)
+    sdf = api.register(frame[MODEL_COLUMNS], table_name="std_model_input")
+    settings = model if model is not None else splink_settings()
+    if isinstance(settings, dict):
+        settings = json.loads(json.dumps(settings))  # Splink mutates its input
+        settings["blocking_rules_to_generate_predictions"] = [
+            {"blocking_rule": r, "sql_dialect": "duckdb"} for r in BLOCKING_RULES]
+        settings["retain_intermediate_calculation_columns"] = True
+        settings["retain_matching_columns"] = False
+    return Linker(sdf, settings, log_level=logging.WARNING)
+
+
+def train(frame: pd.DataFrame, seed: int = 42, max_pairs: float = 5e6) -> dict[str, Any]:
+    """Train the model on a model-input frame; return the Splink model dictionary.
+
+    u by random sampling (seeded, so reproducible); the prior from the exact-ID rule; m by
+    EM over :data:`TRAINING_BLOCKS`.
+    """
+    linker = make_linker(frame)
+    linker.training.estimate_probability_two_random_records_match(
+        ["l.id_key = r.id_key", "l.name_py = r.name_py AND l.dob = r.dob AND l.house_key = r.house_key"],
+        recall=0.85)
+    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    for rule in TRAINING_BLOCKS:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True)
+    return linker.misc.save_model_to_json()
+
+
+_VERSION = re.compile(r"model-v(\d+)-(\d{8})\.json$")
+
+
+def save_model(model: dict[str, Any], model_dir: Path, on: date | None = None,
+               meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` as the next version and point ``current.json`` at it."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    versions = [int(m.group(1)) for p in model_dir.glob("model-v*.json")
+                if (m := _VERSION.search(p.name))]
+    n = max(versions, default=0) + 1
+    path = model_dir / f"model-v{n}-{(on or date.today()):%Y%m%d}.json"
+    path.write_text(json.dumps(model, ensure_ascii=False, indent=1), encoding="utf-8")
+    pointer = {"version": n, "file": path.name, **(meta or {})}
+    tmp = model_dir / "current.json.tmp"
+    tmp.write_text(json.dumps(pointer, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(model_dir / "current.json")
+    return path
+
+
+def current_model(model_dir: Path) -> tuple[int, dict[str, Any]] | None:
+    """``(version, model dict)`` of the model ``current.json`` names, or None."""
+    pointer = Path(model_dir) / "current.json"
+    if not pointer.exists():
+        return None
+    meta = json.loads(pointer.read_text(encoding="utf-8"))
+    model = json.loads((Path(model_dir) / meta["file"]).read_text(encoding="utf-8"))
+    return int(meta["version"]), model

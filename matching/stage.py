@@ -1,0 +1,102 @@
+"""Stage functions of the matching package (called by ``unigrid.stages`` and the DAG).
+
+- :func:`standardise_stage`: every ``staged.<source>`` -> ``std.record``.
+- :func:`match_stage`: ``std.record`` -> ``link.*`` (pairs, review queue, person_link,
+  person, person_event) with the current model; trains one first if none exists.
+- :func:`train_stage`: train a new model version on ``std.record`` (``unigrid model train``).
+
+Retraining on a nightly run is opt-in: ``UNIGRID_MATCH_RETRAIN=1`` in the environment (read
+through ``settings.extra``) makes ``match_stage`` train a new version before linking.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from unigrid.settings import Settings
+    from unigrid.stages import RunContext, StageResult
+
+
+def _contracts(settings: "Settings") -> dict[str, Any]:
+    from connectors.contract import ContractError, load_contracts
+
+    try:
+        return {c.name: c for c in load_contracts(settings.contracts_dir)}
+    except (ContractError, FileNotFoundError):
+        return {}
+
+
+def standardise_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
+    """Read every staged source and write ``std.record`` (one row per staged record)."""
+    from matching.std import read_staged, standardise_records, write_std
+    from unigrid.stages import StageFailed, StageResult
+    from warehouse.connection import work_db
+
+    with work_db(settings.work_db) as con:
+        staged = read_staged(con, ctx.run_id, _contracts(settings), ctx.sources)
+        if staged.empty:
+            raise StageFailed("standardise: no staged records (run extract and validate first)")
+        std = standardise_records(staged)
+        n = write_std(con, std)
+        by_source = dict(con.execute(
+            "SELECT source, count(*) FROM std.record GROUP BY source ORDER BY source").fetchall())
+        ids = dict(con.execute(
+            "SELECT id_status, count(*) FROM std.record GROUP BY id_status").fetchall())
+    return StageResult(stage="standardise", counts={"records": n, "sources": len(by_source),
+                                                    "by_source": by_source, "id_status": ids})
+
+
+def _model_frame(settings: "Settings"):
+    from matching.link import model_input
+    from warehouse.connection import work_db
+
+    with work_db(settings.work_db) as con:
+        return model_input(con)
+
+
+def train_and_save(settings: "Settings", ctx: "RunContext", seed: int = 42) -> tuple[int, str]:
+    """Train a model on the current ``std.record`` and save it as the next version."""
+    from matching.model import current_model, save_model, train
+
+    frame = _model_frame(settings)
+    model = train(frame, seed=seed)
+    path = save_model(model, settings.model_dir, on=ctx.business_date,
+                      meta={"trained_on_run": ctx.run_id, "records": int(len(frame)),
+                            "seed": seed})
+    version, _ = current_model(settings.model_dir)  # type: ignore[misc]
+    return version, path.name
+
+
+def train_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
+    """Train and save a new model version (``unigrid model train``)."""
+    from unigrid.stages import StageResult
+
+    t0 = time.perf_counter()
+    version, name = train_and_save(settings, ctx)
+    return StageResult(stage="train", seconds=time.perf_counter() - t0,
+                       counts={"model_version": version}, messages=[f"model saved: {name}"])
+
+
+def match_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
+    """Link ``std.record`` into persons with stable ids; write the ``link`` tables."""
+    from matching.decisions import effective_decisions
+    from matching.link import run_linkage
+    from matching.model import current_model
+    from unigrid.stages import StageResult
+    from warehouse.connection import work_db
+
+    messages = []
+    retrain = settings.extra.get("UNIGRID_MATCH_RETRAIN", "").lower() in ("1", "true", "yes")
+    loaded = None if retrain else current_model(settings.model_dir)
+    if loaded is None:
+        version, name = train_and_save(settings, ctx)
+        messages.append(f"trained model {name}")
+        loaded = current_model(settings.model_dir)
+    version, model = loaded  # type: ignore[misc]
+    decisions = effective_decisions(settings.decisions_db)
+    with work_db(settings.work_db) as con:
+        outcome = run_linkage(con, ctx.run_id, model, decisions)
+    counts = {"model_version": version, **outcome.counts}
+    return StageResult(stage="match", counts=counts, messages=messages + outcome.messages)

@@ -22,6 +22,7 @@ demo: setup
 	$(BIN)/unigrid run --city var/city
 
 test: setup
+	bash scripts/system-deps.sh
 	bash scripts/test-services.sh
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 

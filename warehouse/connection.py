@@ -51,3 +51,31 @@ def work_db(path: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
 def quote_ident(name: str) -> str:
     """Quote an SQL identifier (source column names are Chinese or arbitrary)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+MASTER_CATALOG = "mdb"
+"""Catalog alias under which the master file is attached (see :func:`connect_attached`)."""
+
+
+def connect_attached(path: Path | str, alias: str = MASTER_CATALOG, read_only: bool = False,
+                     threads: int | None = None,
+                     memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the DuckDB file attached as ``alias`` and selected (USE).
+
+    Use it for the master file: opened directly, ``master.duckdb`` gets the catalog name
+    ``master``, the same as its schema ``master``, and DuckDB rejects ``master.person`` as
+    ambiguous (a direct connection must write ``master.master.person``). Attached under an
+    alias, ``master.person`` resolves. The file is created if missing unless read-only.
+    """
+    p = Path(path)
+    if not read_only:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(":memory:", threads=threads, memory_limit=memory_limit)
+    try:
+        lit = str(p).replace("'", "''")
+        con.execute(f"ATTACH '{lit}' AS {alias}{' (READ_ONLY)' if read_only else ''}")
+        con.execute(f"USE {alias}")
+    except BaseException:
+        con.close()
+        raise
+    return con

@@ -1,0 +1,352 @@
+"""Build the master tables from the work database, in SQL, inside the builder connection.
+
+The builder connection is opened on the new (``.building-<run>``) master file; the work
+database is attached read-only as ``work`` (``ATTACH ... (READ_ONLY)``), the previous master as
+``prev`` and the decisions database as ``dec`` when they exist. Nothing goes through pandas.
+
+Inputs (work database):
+- ``link.person``, ``link.person_link``, ``link.person_event`` (matching stage);
+- ``std.record``: one row per current staged record, with kind, department and address parts;
+- ``staged.<source>``: the registry and grid fields std.record does not carry (registration
+  date, grid code, resident type, collection time).
+
+A missing input column is read as NULL (the inputs grow while the pipeline is built), so the
+master always has the declared shape (:mod:`warehouse.schema`).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from warehouse.schema import (AUDIT_TABLES, CARRIED_FORWARD, DUCKDB_TYPES,
+                              MASTER_TABLES, duckdb_ddl, quote, table)
+
+WORK = "work"
+PREV = "prev"
+DECISIONS = "dec"
+
+STAGED_FIELDS: dict[str, str] = {
+    "household_no": "VARCHAR", "relation_to_head": "VARCHAR", "registry_status": "VARCHAR",
+    "registered_at": "DATE", "cancel_date": "DATE", "cancel_reason": "VARCHAR",
+    "grid_code": "VARCHAR", "resident_type": "VARCHAR", "collected_at": "TIMESTAMPTZ",
+}
+"""Canonical staged fields the house / household / grid tables read (absent ones are NULL)."""
+
+STD_FIELDS: dict[str, str] = {
+    "kind": "VARCHAR", "department": "VARCHAR", "district": "VARCHAR",
+    "district_code": "VARCHAR", "street": "VARCHAR", "community": "VARCHAR",
+    "compound": "VARCHAR", "building": "VARCHAR", "unit": "VARCHAR", "room": "VARCHAR",
+    "house_key": "VARCHAR", "household_no": "VARCHAR", "relation_to_head": "VARCHAR",
+    "registry_status": "VARCHAR", "cancel_date": "DATE", "cancel_reason": "VARCHAR",
+}
+"""std.record columns the builder reads (absent ones are NULL)."""
+
+CANCELLED = "注销"
+HEAD = "户主"
+REGISTRY_KIND = "household_registry"
+GRID_KIND = "grid_collection"
+
+
+def house_id_sql(key: str) -> str:
+    """SQL expression of the house id of a house key: ``H`` + 16 hex digits of its md5."""
+    return f"CASE WHEN {key} IS NOT NULL THEN 'H' || upper(substr(md5({key}), 1, 16)) END"
+
+
+def columns_of(con: duckdb.DuckDBPyConnection, database: str, schema: str,
+               name: str) -> dict[str, str]:
+    """Column name -> type of a table (empty if the table does not exist)."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
+        "AND schema_name = ? AND table_name = ? ORDER BY column_index",
+        [database, schema, name]).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def tables_in(con: duckdb.DuckDBPyConnection, database: str, schema: str) -> list[str]:
+    """Table names of one schema of an attached database."""
+    return [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
+        "ORDER BY table_name", [database, schema]).fetchall()]
+
+
+def select_or_null(available: dict[str, str], wanted: dict[str, str], alias: str = "") -> str:
+    """``TRY_CAST(col AS type) AS col`` for present columns, ``NULL::type AS col`` otherwise."""
+    pre = f"{alias}." if alias else ""
+    return ", ".join(
+        f"TRY_CAST({pre}{quote(c)} AS {t}) AS {quote(c)}" if c in available
+        else f"NULL::{t} AS {quote(c)}" for c, t in wanted.items())
+
+
+def staged_sql(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, str]:
+    """Two SELECTs over every ``work.staged.<source>`` table with lineage columns.
+
+    First: the latest row per record up to ``run_id`` with :data:`STAGED_FIELDS`
+    (source, source_key, ...). Second: the records of each table's latest run up to ``run_id``
+    (source, source_key): records every run must link whatever the source's snapshot mode.
+    """
+    latest, last_run = [], []
+    rid = run_id.replace("'", "''")
+    for t in tables_in(con, WORK, "staged"):
+        cols = columns_of(con, WORK, "staged", t)
+        if "_source_key" not in cols or "_run_id" not in cols:
+            continue
+        src = f"'{_lit(t)}'"  # the contract name, as std.record has it
+        tbl = f"{WORK}.staged.{quote(t)}"
+        run_ok = f"CAST(_run_id AS VARCHAR) <= '{rid}'"
+        latest.append(
+            f"SELECT {src} AS source, CAST(_source_key AS VARCHAR) AS source_key, "
+            f"{select_or_null(cols, STAGED_FIELDS)} FROM {tbl} WHERE {run_ok} "
+            "QUALIFY row_number() OVER (PARTITION BY _source_key ORDER BY _run_id DESC) = 1")
+        last_run.append(
+            f"SELECT DISTINCT {src} AS source, CAST(_source_key AS VARCHAR) AS source_key "
+            f"FROM {tbl} WHERE CAST(_run_id AS VARCHAR) = (SELECT max(CAST(_run_id AS VARCHAR)) "
+            f"FROM {tbl} WHERE {run_ok})")
+    empty = ", ".join(f"NULL::{t} AS {c}" for c, t in STAGED_FIELDS.items())
+    if not latest:
+        return (f"SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS source_key, {empty} LIMIT 0",
+                "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS source_key LIMIT 0")
+    return " UNION ALL ".join(latest), " UNION ALL ".join(last_run)
+
+
+def _require(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> dict[str, str]:
+    cols = columns_of(con, WORK, schema, name)
+    if not cols:
+        raise LookupError(f"work database has no table {schema}.{name}: run the stage that "
+                          "makes it first")
+    return cols
+
+
+def stage_inputs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Temp tables ``stg`` (staged fields), ``staged_now`` (keys to link) and ``rec``.
+
+    ``rec``: one row per current record (std.record) with kind, department, address parts and
+    registry / grid fields (from the record's latest staged row).
+    """
+    std_cols = _require(con, "std", "record")
+    latest, last_run = staged_sql(con, run_id)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE stg AS {latest}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_now AS {last_run}")
+    std_sel = select_or_null(std_cols, STD_FIELDS, "s")
+    stg_only = [c for c in STAGED_FIELDS if c not in STD_FIELDS]
+    both = [c for c in STAGED_FIELDS if c in STD_FIELDS]
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE std_cur AS
+        SELECT CAST(s.source AS VARCHAR) AS source, CAST(s.source_key AS VARCHAR) AS source_key,
+               {std_sel}
+        FROM {WORK}.std.record s
+        QUALIFY row_number() OVER (PARTITION BY s.source, s.source_key ORDER BY s.source) = 1""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE rec AS
+        SELECT s.source, s.source_key,
+               {', '.join(f's.{c}' for c in STD_FIELDS if c not in both)},
+               {', '.join(f'coalesce(s.{c}, g.{c}) AS {c}' for c in both)},
+               {', '.join(f'g.{c}' for c in stg_only)}
+        FROM std_cur s LEFT JOIN stg g USING (source, source_key)""")
+    con.execute("DROP TABLE std_cur")
+
+
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The master tables without keys (checked, then keyed) and the audit tables with keys."""
+    con.execute(duckdb_ddl(MASTER_TABLES, primary_keys=False))
+    con.execute(duckdb_ddl(AUDIT_TABLES))
+
+
+def _insert(con: duckdb.DuckDBPyConnection, qualified: str, select: str) -> None:
+    cols = ", ".join(quote(c) for c in table(qualified).column_names())
+    con.execute(f"INSERT INTO {qualified} ({cols}) {select}")
+
+
+def build_person(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """master.person from link.person (golden fields and lineage; absent ones NULL)."""
+    cols = _require(con, "link", "person")
+    spec = table("master.person")
+    wanted = {c.name: DUCKDB_TYPES[c.type] for c in spec.columns
+              if c.name not in ("is_deceased", "house_id", "run_id")}
+    _insert(con, "master.person", f"""
+        SELECT p.*, p.death_date IS NOT NULL AS is_deceased,
+               {house_id_sql('p.house_key')} AS house_id, '{_lit(run_id)}' AS run_id
+        FROM (SELECT {select_or_null(cols, wanted, 'l')} FROM {WORK}.link.person l) p""")
+
+
+def _lit(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def build_person_link(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """master.person_link from link.person_link, with the record's kind and department."""
+    cols = _require(con, "link", "person_link")
+    sel = select_or_null(cols, {"source": "VARCHAR", "source_key": "VARCHAR",
+                                "person_id": "VARCHAR", "method": "VARCHAR",
+                                "score": "DOUBLE"}, "l")
+    _insert(con, "master.person_link", f"""
+        SELECT l.source, l.source_key, l.person_id, r.kind, r.department, l.method, l.score,
+               '{_lit(run_id)}'
+        FROM (SELECT {sel} FROM {WORK}.link.person_link l) l
+        LEFT JOIN rec r USING (source, source_key)""")
+
+
+def build_person_event(con: duckdb.DuckDBPyConnection, has_prev: bool) -> None:
+    """master.person_event: this work DB's events plus earlier runs' events of the previous master."""
+    cols = columns_of(con, WORK, "link", "person_event")
+    spec = table("master.person_event")
+    wanted = {c.name: DUCKDB_TYPES[c.type] for c in spec.columns}
+    if cols:
+        _insert(con, "master.person_event",
+                f"SELECT {select_or_null(cols, wanted)} FROM {WORK}.link.person_event")
+    if has_prev and columns_of(con, PREV, "master", "person_event"):
+        names = ", ".join(quote(c) for c in wanted)
+        _insert(con, "master.person_event", f"""
+            SELECT {names} FROM {PREV}.master.person_event
+            WHERE run_id NOT IN (SELECT DISTINCT run_id FROM master.person_event
+                                 WHERE run_id IS NOT NULL)""")
+
+
+def build_person_house(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """master.person_house: registered residence (registry) and actual residence (grid)."""
+    _insert(con, "master.person_house", f"""
+        WITH r AS (
+            SELECT l.person_id, {house_id_sql('r.house_key')} AS house_id,
+                   CASE r.kind WHEN '{REGISTRY_KIND}' THEN 'registered' ELSE 'actual' END
+                     AS relation,
+                   r.source, r.source_key, r.kind,
+                   CASE WHEN r.kind = '{REGISTRY_KIND}' THEN r.registered_at
+                        ELSE CAST(r.collected_at AS DATE) END AS valid_from,
+                   CASE WHEN r.kind = '{REGISTRY_KIND}' THEN r.cancel_date END AS valid_to,
+                   r.registry_status, r.resident_type, r.collected_at
+            FROM rec r JOIN master.person_link l USING (source, source_key)
+            WHERE r.kind IN ('{REGISTRY_KIND}', '{GRID_KIND}') AND r.house_key IS NOT NULL)
+        SELECT person_id, house_id, relation, source, source_key, valid_from, valid_to,
+               CASE WHEN relation = 'registered'
+                    THEN coalesce(registry_status, '') <> '{CANCELLED}' AND valid_to IS NULL
+                    ELSE row_number() OVER (
+                        PARTITION BY person_id, relation
+                        ORDER BY collected_at DESC NULLS LAST, source DESC, source_key DESC) = 1
+               END AS is_current,
+               registry_status, resident_type, '{_lit(run_id)}'
+        FROM r""")
+
+
+def build_house(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """master.house: one row per house key, parts by majority, grid from grid records."""
+    parts = ("district", "district_code", "street", "community", "compound", "building",
+             "unit", "room")
+    modes = ",\n".join(f"mode({p}) FILTER (WHERE {p} IS NOT NULL) AS {p}" for p in parts)
+    _insert(con, "master.house", f"""
+        WITH h AS (
+            SELECT house_key, {modes},
+                   mode(grid_code) FILTER (WHERE kind = '{GRID_KIND}' AND grid_code IS NOT NULL)
+                     AS grid_code,
+                   count(*) AS n_records
+            FROM rec WHERE house_key IS NOT NULL GROUP BY house_key),
+        occ AS (
+            SELECT house_id,
+                   count(DISTINCT person_id) FILTER (WHERE relation = 'registered') AS n_reg,
+                   count(DISTINCT person_id) FILTER (WHERE relation = 'actual') AS n_act
+            FROM master.person_house WHERE is_current GROUP BY house_id)
+        SELECT {house_id_sql('h.house_key')} AS house_id, h.house_key,
+               nullif(concat_ws('', h.district, h.street, h.community, h.compound,
+                      h.building || '号楼', h.unit || '单元', h.room || '室'), '')
+                 AS standard_address,
+               h.district, h.district_code, h.street, h.community, h.compound, h.building,
+               h.unit, h.room, h.grid_code,
+               coalesce(o.n_reg, 0), coalesce(o.n_act, 0), h.n_records, '{_lit(run_id)}'
+        FROM h LEFT JOIN occ o ON o.house_id = {house_id_sql('h.house_key')}""")
+
+
+def build_household(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """master.household: one row per registry record with a household number."""
+    _insert(con, "master.household", f"""
+        WITH m AS (
+            SELECT r.household_no, l.person_id, r.source, r.source_key, r.relation_to_head,
+                   coalesce(r.relation_to_head = '{HEAD}', FALSE) AS is_head,
+                   r.registry_status,
+                   coalesce(r.registry_status, '') <> '{CANCELLED}' AND r.cancel_date IS NULL
+                     AS is_active,
+                   r.registered_at, r.cancel_date, r.cancel_reason,
+                   {house_id_sql('r.house_key')} AS house_id
+            FROM rec r JOIN master.person_link l USING (source, source_key)
+            WHERE r.kind = '{REGISTRY_KIND}' AND r.household_no IS NOT NULL)
+        SELECT m.*,
+               min(person_id) FILTER (WHERE is_head AND is_active)
+                 OVER (PARTITION BY household_no) AS head_person_id,
+               count(*) FILTER (WHERE is_active) OVER (PARTITION BY household_no) AS n_members,
+               '{_lit(run_id)}'
+        FROM m""")
+
+
+def build_grid(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """master.grid: one row per grid code, its community > street > district by majority."""
+    parts = ("community", "street", "district", "district_code")
+    modes = ", ".join(f"mode({p}) FILTER (WHERE {p} IS NOT NULL) AS {p}" for p in parts)
+    _insert(con, "master.grid", f"""
+        WITH g AS (
+            SELECT grid_code, {modes}, count(*) AS n_records,
+                   min(collected_at) AS first_at, max(collected_at) AS last_at
+            FROM rec WHERE grid_code IS NOT NULL GROUP BY grid_code),
+        hs AS (SELECT grid_code, count(*) AS n FROM master.house
+               WHERE grid_code IS NOT NULL GROUP BY grid_code),
+        res AS (SELECT r.grid_code, count(DISTINCT ph.person_id) AS n
+                FROM master.person_house ph JOIN rec r USING (source, source_key)
+                WHERE ph.relation = 'actual' AND ph.is_current AND r.grid_code IS NOT NULL
+                GROUP BY r.grid_code)
+        SELECT g.grid_code, g.community, g.street, g.district, g.district_code,
+               coalesce(hs.n, 0), coalesce(res.n, 0), g.n_records, g.first_at, g.last_at,
+               '{_lit(run_id)}'
+        FROM g LEFT JOIN hs USING (grid_code) LEFT JOIN res USING (grid_code)""")
+
+
+def carry_audit(con: duckdb.DuckDBPyConnection, has_prev: bool, has_decisions: bool) -> None:
+    """Copy audit.run / finding / access_log from the previous master, decisions from theirs.
+
+    Only columns both sides have are copied (declared columns added later start NULL).
+    """
+    sources = [(q, PREV) for q in CARRIED_FORWARD if has_prev]
+    if has_decisions:
+        sources.append(("audit.decision", DECISIONS))
+    for qualified, db in sources:
+        schema, name = qualified.split(".")
+        have = columns_of(con, db, schema, name)
+        common = [c for c in table(qualified).column_names() if c in have]
+        if not common:
+            continue
+        cols = ", ".join(quote(c) for c in common)
+        con.execute(f"INSERT INTO {qualified} ({cols}) SELECT {cols} FROM {db}.{qualified}")
+
+
+def build_master(con: duckdb.DuckDBPyConnection, run_id: str, has_prev: bool,
+                 has_decisions: bool) -> dict[str, int]:
+    """Create and fill every master and audit table; return row counts per table.
+
+    ``con`` is the builder connection with the work database attached as ``work`` (and the
+    previous master as ``prev``, the decisions database as ``dec`` when the flags say so).
+    """
+    create_tables(con)
+    stage_inputs(con, run_id)
+    build_person(con, run_id)
+    build_person_link(con, run_id)
+    build_person_event(con, has_prev)
+    build_person_house(con, run_id)
+    build_house(con, run_id)
+    build_household(con, run_id)
+    build_grid(con, run_id)
+    carry_audit(con, has_prev, has_decisions)
+    return table_counts(con)
+
+
+def table_counts(con: duckdb.DuckDBPyConnection, database: str | None = None) -> dict[str, int]:
+    """Row count of every declared table (``schema.name`` -> rows) in a database."""
+    db = f"{database}." if database else ""
+    out = {}
+    for t in MASTER_TABLES + AUDIT_TABLES:
+        if database and not columns_of(con, database, t.schema, t.name):
+            continue
+        out[t.qualified] = int(con.execute(f"SELECT count(*) FROM {db}{t.qualified}")
+                               .fetchone()[0])
+    return out
+
+
+def add_primary_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Key the master tables once the checks have passed (uniqueness already proven)."""
+    for t in MASTER_TABLES:
+        con.execute(f"ALTER TABLE {t.qualified} ADD PRIMARY KEY "
+                    f"({', '.join(quote(k) for k in t.primary_key)})")

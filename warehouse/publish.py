@@ -1,0 +1,440 @@
+"""Write-audit-publish of the master database.
+
+A run builds its master in a new file next to the live one (``master.duckdb.building-<run>``),
+checks it, and only then swaps it in with ``os.replace`` (atomic on POSIX):
+
+1. take the master lock (``master.duckdb.lock``; anyone who rewrites the live master holds it);
+   remove building files a killed run left behind;
+2. build every master table in SQL (:mod:`warehouse.master_build`), the work database, the
+   previous master and the decisions database attached read-only; carry the audit history
+   (run, finding, access_log) forward;
+3. audit: every staged record linked exactly once, no link to a missing person, unique ids,
+   row counts against the previous master within :class:`PublishBounds`;
+4. on success: key the tables, append the ``audit.run`` row, ``CHECKPOINT``, close, fsync,
+   ``os.replace`` onto the live name. Readers holding the old file keep their snapshot; new
+   connections see the new run. On failure: delete the building file, keep the live master
+   byte-identical, record the failure beside it (``.failed-<run>-<time>.json``, folded into
+   ``audit.run`` by the next publish) and raise :class:`PublishCheckFailed` naming every
+   failed check.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import duckdb
+
+from warehouse.connection import connect_attached
+from warehouse.master_build import (DECISIONS, PREV, WORK, add_primary_keys, build_master,
+                                    columns_of, table_counts)
+from warehouse.schema import MASTER_TABLES, quote, table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from unigrid.settings import Settings
+    from unigrid.stages import RunContext, StageResult
+
+log = logging.getLogger(__name__)
+
+BUILD = "build"
+"""Catalog alias of the file being built."""
+
+
+@dataclass(frozen=True)
+class PublishBounds:
+    """How far row counts may move against the previous master before publish refuses.
+
+    A table may shrink by at most ``max_shrink`` and grow by at most ``max_grow`` (fractions of
+    the previous count) unless the run is forced. Tables with fewer than ``min_previous`` rows
+    in the previous master are not compared (a first small run says little).
+    """
+
+    max_shrink: float = 0.05
+    max_grow: float = 0.20
+    tables: tuple[str, ...] = ("master.person", "master.person_link", "master.house")
+    min_previous: int = 1
+
+
+DEFAULT_BOUNDS = PublishBounds()
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One audit check: its name, whether it passed, and what it found (no personal data)."""
+
+    check: str
+    ok: bool
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.check}: {'ok' if self.ok else 'FAILED'}{' - ' + self.detail if self.detail else ''}"
+
+
+@dataclass
+class PublishResult:
+    """What a successful publish did."""
+
+    run_id: str
+    master_db: Path
+    counts: dict[str, int]
+    checks: list[CheckResult]
+    seconds: float
+    previous_run_id: str | None = None
+    forced: bool = False
+    removed_leftovers: list[str] = field(default_factory=list)
+
+
+class PublishCheckFailed(RuntimeError):
+    """The new master failed its audit: the previous master was kept. Lists every failed check."""
+
+    def __init__(self, run_id: str, failed: list[CheckResult], master_db: Path | None = None):
+        self.run_id = run_id
+        self.failed = failed
+        kept = f"; the previous master {master_db} is kept" if master_db else ""
+        super().__init__(f"publish of run {run_id} failed {len(failed)} check(s){kept}: "
+                         + "; ".join(str(c) for c in failed))
+
+
+Hook = Callable[[str], None]
+"""Called with a step name (``built``, ``checked``, ``before_swap``); tests use it to stop a run."""
+
+MASK_KEY_SQL = (
+    "regexp_replace(regexp_replace(k, "
+    "'(^|[^0-9])([0-9]{{6}})[0-9]{{8}}([0-9]{{3}}[0-9Xx])($|[^0-9A-Za-z])', "
+    "'\\1\\2********\\3\\4', 'g'), "
+    "'(^|[^0-9])([0-9]{{6}})[0-9]{{5}}([0-9]{{4}})($|[^0-9A-Za-z])', "
+    "'\\1\\2*****\\3\\4', 'g')")
+"""Masks ID-number-like digit runs (18 or 15 digits) in check examples: first 6 + last 4."""
+
+_RECORD_KEYS = "(SELECT source, source_key FROM staged_now UNION SELECT source, source_key FROM rec)"
+
+INTEGRITY_CHECKS: tuple[tuple[str, str, str], ...] = (
+    ("staged_records_linked", "current staged records without a person_link",
+     f"""SELECT source || ':' || source_key AS k FROM {_RECORD_KEYS} r
+         ANTI JOIN master.person_link l USING (source, source_key)"""),
+    ("links_unique", "records linked more than once",
+     """SELECT source || ':' || source_key AS k FROM master.person_link
+        GROUP BY source, source_key HAVING count(*) > 1"""),
+    ("links_to_records", "person_link rows naming no current staged record",
+     f"""SELECT l.source || ':' || l.source_key AS k FROM master.person_link l
+         ANTI JOIN {_RECORD_KEYS} r USING (source, source_key)"""),
+    ("links_to_persons", "person_link rows pointing at a missing person",
+     """SELECT l.source || ':' || l.source_key || ' -> ' || coalesce(l.person_id, 'NULL') AS k
+        FROM master.person_link l ANTI JOIN master.person p USING (person_id)"""),
+    ("person_id_unique", "person ids occurring more than once (or NULL)",
+     """SELECT coalesce(person_id, 'NULL') AS k FROM master.person GROUP BY person_id
+        HAVING count(*) > 1 OR person_id IS NULL"""),
+    ("persons_have_links", "persons without any linked record",
+     """SELECT p.person_id AS k FROM master.person p
+        ANTI JOIN master.person_link l USING (person_id)"""),
+)
+"""Integrity checks: name, what a counted row means, SQL listing the offending keys as ``k``."""
+
+
+def _keys_unique_sql() -> str:
+    parts = []
+    for t in MASTER_TABLES:
+        if t.qualified in ("master.person", "master.person_link"):
+            continue  # named checks above
+        key = ", ".join(quote(k) for k in t.primary_key)
+        parts.append(f"SELECT '{t.name}(' || concat_ws(',', {key}) || ')' AS k FROM "
+                     f"{t.qualified} GROUP BY {key} HAVING count(*) > 1")
+    return " UNION ALL ".join(parts)
+
+
+def run_integrity_checks(con: duckdb.DuckDBPyConnection, examples: int = 5) -> list[CheckResult]:
+    """Run the integrity checks in the builder connection (needs its temp tables)."""
+    out = []
+    checks = INTEGRITY_CHECKS + (("keys_unique", "duplicate primary keys in the other master "
+                                  "tables", _keys_unique_sql()),)
+    for name, meaning, sql in checks:
+        n, ex = con.execute(
+            f"SELECT count(*), list({MASK_KEY_SQL.format()} ORDER BY k)[1:{examples}] "
+            f"FROM ({sql}) q").fetchone()
+        out.append(CheckResult(name, n == 0, "" if n == 0 else
+                               f"{n} {meaning} (e.g. {', '.join(ex)})"))
+    return out
+
+
+def bounds_check(new: dict[str, int], previous: dict[str, int], bounds: PublishBounds,
+                 force: bool = False) -> CheckResult:
+    """Row counts against the previous master within ``bounds`` (waived, but reported, if forced)."""
+    problems, compared = [], []
+    for t in bounds.tables:
+        p, n = previous.get(t), new.get(t, 0)
+        if p is None or p < bounds.min_previous:
+            continue
+        lo, hi = p * (1 - bounds.max_shrink), p * (1 + bounds.max_grow)
+        compared.append(f"{t} {p}->{n}")
+        if n < lo or n > hi:
+            problems.append(f"{t} {p} -> {n} ({(n - p) / p:+.1%}; allowed "
+                            f"-{bounds.max_shrink:.0%}..+{bounds.max_grow:.0%})")
+    if not problems:
+        return CheckResult("row_counts_within_bounds", True,
+                           ", ".join(compared) if compared else "no previous master to compare")
+    if force:
+        return CheckResult("row_counts_within_bounds", True,
+                           "waived by force: " + "; ".join(problems))
+    return CheckResult("row_counts_within_bounds", False,
+                       "; ".join(problems) + " (publish with force to accept)")
+
+
+def building_path(live: Path, run_id: str) -> Path:
+    """Where a run builds its master: next to the live file (same file system)."""
+    return live.with_name(f"{live.name}.building-{run_id}")
+
+
+def cleanup_leftovers(live: Path) -> list[str]:
+    """Delete building files (and their WAL) that a killed run left; return their names."""
+    removed = []
+    for p in sorted(live.parent.glob(f"{live.name}.building-*")):
+        p.unlink(missing_ok=True)
+        removed.append(p.name)
+    if removed:
+        log.warning("removed leftover building files of interrupted publishes: %s", removed)
+    return removed
+
+
+@contextmanager
+def master_lock(live: Path | str, timeout: float | None = None) -> Iterator[None]:
+    """Exclusive lock of the live master for anyone who rewrites it (publish, amend).
+
+    Readers do not take it. The lock dies with its process, so a killed run never blocks the
+    next one. ``timeout`` None waits forever.
+    """
+    lock = Path(str(live) + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        t0 = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if timeout is not None and time.monotonic() - t0 > timeout:
+                    raise TimeoutError(f"{lock} is held by another publish") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _fsync_path(p: Path) -> None:
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def swap_in(building: Path, live: Path) -> None:
+    """fsync the closed building file, replace the live file with it, fsync the folder."""
+    wal = Path(str(building) + ".wal")
+    if wal.exists():
+        raise RuntimeError(f"{building} still has a WAL after CHECKPOINT and close")
+    live_wal = Path(str(live) + ".wal")
+    if live_wal.exists():  # a writer of the old master died: its WAL must not meet the new file
+        log.warning("removing stale %s before the swap", live_wal)
+        live_wal.unlink()
+    _fsync_path(building)
+    os.replace(building, live)
+    _fsync_path(live.parent)
+
+
+def _failure_files(live: Path) -> list[Path]:
+    return sorted(live.parent.glob(f"{live.name}.failed-*.json"))
+
+
+def _write_failure(live: Path, row: dict) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    p = live.with_name(f"{live.name}.failed-{row['run_id']}-{stamp}.json")
+    p.write_text(json.dumps(row, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    return p
+
+
+def _insert_run(con: duckdb.DuckDBPyConnection, row: dict) -> None:
+    cols = table("audit.run").column_names()
+    vals = [json.dumps(row.get(c), ensure_ascii=False) if c in ("counts", "checks")
+            else row.get(c) for c in cols]
+    con.execute(f"INSERT OR REPLACE INTO audit.run ({', '.join(quote(c) for c in cols)}) "
+                f"VALUES ({', '.join('?' for _ in cols)})", vals)
+
+
+def _run_row(run_id: str, status: str, started: datetime, t0: float, forced: bool,
+             counts: dict[str, int], checks: list[CheckResult], previous: str | None,
+             message: str) -> dict:
+    return {
+        "run_id": run_id, "started_at": started, "finished_at": datetime.now(timezone.utc),
+        "status": status, "forced": forced, "seconds": round(time.perf_counter() - t0, 3),
+        "persons": counts.get("master.person"), "person_links": counts.get("master.person_link"),
+        "houses": counts.get("master.house"), "counts": counts,
+        "checks": [asdict(c) for c in checks],
+        "failed_checks": [c.check for c in checks if not c.ok],
+        "previous_run_id": previous, "message": message,
+    }
+
+
+def _previous_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
+    if not columns_of(con, PREV, "audit", "run"):
+        return None
+    r = con.execute(f"SELECT run_id FROM {PREV}.audit.run WHERE status = 'published' "
+                    "ORDER BY finished_at DESC NULLS LAST LIMIT 1").fetchone()
+    return r[0] if r else None
+
+
+def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
+    con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {alias} (READ_ONLY)")
+
+
+def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_BOUNDS,
+            force: bool = False, hook: Hook | None = None) -> PublishResult:
+    """Build, audit and atomically publish the master of ``run_id`` from the work database.
+
+    Raises :class:`PublishCheckFailed` (every failed check listed) and keeps the previous master
+    when the audit fails; any other error also keeps it and propagates.
+    """
+    live = Path(settings.master_db)
+    live.parent.mkdir(parents=True, exist_ok=True)
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    step = hook or (lambda _name: None)
+    with master_lock(live):
+        removed = cleanup_leftovers(live)
+        building = building_path(live, run_id)
+        counts: dict[str, int] = {}
+        checks: list[CheckResult] = []
+        previous: str | None = None
+        imported: list[Path] = []
+        try:
+            con = connect_attached(building, BUILD)
+            try:
+                has_prev = live.exists()
+                has_dec = Path(settings.decisions_db).exists()
+                _attach(con, Path(settings.work_db), WORK)
+                if has_prev:
+                    _attach(con, live, PREV)
+                if has_dec:
+                    _attach(con, Path(settings.decisions_db), DECISIONS)
+                counts = build_master(con, run_id, has_prev, has_dec)
+                step("built")
+                prev_counts = table_counts(con, PREV) if has_prev else {}
+                previous = _previous_run_id(con) if has_prev else None
+                checks = run_integrity_checks(con)
+                checks.append(bounds_check(counts, prev_counts, bounds, force))
+                step("checked")
+                failed = [c for c in checks if not c.ok]
+                if failed:
+                    raise PublishCheckFailed(run_id, failed, live)
+                add_primary_keys(con)
+                for p in _failure_files(live):
+                    _insert_run(con, {**json.loads(p.read_text(encoding="utf-8"))})
+                    imported.append(p)
+                n = counts.get("master.person", 0)
+                _insert_run(con, _run_row(run_id, "published", started, t0, force, counts,
+                                          checks, previous, f"published {n} persons"))
+                for alias in (WORK, PREV, DECISIONS):
+                    if alias == WORK or (alias == PREV and has_prev) or \
+                            (alias == DECISIONS and has_dec):
+                        con.execute(f"DETACH {alias}")
+                con.execute(f"CHECKPOINT {BUILD}")
+            finally:
+                con.close()
+            step("before_swap")
+            swap_in(building, live)
+        except BaseException as exc:
+            for p in (building, Path(str(building) + ".wal")):
+                p.unlink(missing_ok=True)
+            if isinstance(exc, Exception):
+                msg = (str(exc) if isinstance(exc, PublishCheckFailed)
+                       else f"{type(exc).__name__}: {exc}")
+                _write_failure(live, _run_row(run_id, "failed", started, t0, force, counts,
+                                              checks, previous, msg[:2000]))
+                log.error("publish of run %s failed; previous master kept: %s", run_id, msg)
+            raise
+        for p in imported:
+            p.unlink(missing_ok=True)
+    seconds = time.perf_counter() - t0
+    log.info("published run %s to %s in %.1f s", run_id, live, seconds)
+    return PublishResult(run_id, live, counts, checks, seconds, previous, force, removed)
+
+
+def amend_master(settings: "Settings", apply: Callable[[duckdb.DuckDBPyConnection], None],
+                 label: str = "amend") -> None:
+    """Change the live master without disturbing readers: copy, ``apply``, swap.
+
+    For writers after publish (e.g. the check stage writing ``audit.finding``, an auditor's
+    status change): the copy is made under the master lock, ``apply`` runs on a writable
+    connection to it, and the result replaces the live file atomically.
+    """
+    import shutil
+
+    live = Path(settings.master_db)
+    with master_lock(live):
+        if not live.exists():
+            raise FileNotFoundError(f"no published master at {live}")
+        work = building_path(live, f"{label}-{os.getpid()}")
+        try:
+            shutil.copyfile(live, work)
+            con = connect_attached(work, BUILD)
+            try:
+                apply(con)
+                con.execute(f"CHECKPOINT {BUILD}")
+            finally:
+                con.close()
+            swap_in(work, live)
+        except BaseException:
+            for p in (work, Path(str(work) + ".wal")):
+                p.unlink(missing_ok=True)
+            raise
+
+
+def publish_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
+    """The ``publish`` stage: write-audit-publish, then the optional PostgreSQL target.
+
+    ``UNIGRID_PUBLISH_FORCE=1`` waives the row-count bounds; ``UNIGRID_PG_URL`` (a SQLAlchemy
+    URL) also publishes to PostgreSQL. A failed audit fails the stage with every check listed.
+    """
+    from unigrid.stages import StageResult
+
+    force = settings.extra.get("UNIGRID_PUBLISH_FORCE", "").lower() in ("1", "true", "yes")
+    try:
+        res = publish(settings, ctx.run_id, force=force)
+    except PublishCheckFailed as exc:
+        return StageResult("publish", status="failed",
+                           counts={"failed_checks": len(exc.failed)},
+                           messages=[f"previous master kept: {settings.master_db}"]
+                           + [str(c) for c in exc.failed])
+    except LookupError as exc:
+        return StageResult("publish", status="failed", messages=[str(exc)])
+    counts: dict[str, object] = {
+        "persons": res.counts.get("master.person", 0),
+        "links": res.counts.get("master.person_link", 0),
+        "houses": res.counts.get("master.house", 0),
+        "households": res.counts.get("master.household", 0),
+        "grids": res.counts.get("master.grid", 0),
+        "publish_seconds": round(res.seconds, 2),
+    }
+    messages = [f"master published: {res.master_db}"]
+    if res.forced:
+        messages += [str(c) for c in res.checks if c.check == "row_counts_within_bounds"]
+    status = "ok"
+    url = settings.extra.get("UNIGRID_PG_URL")
+    if url:
+        from warehouse.postgres import publish_postgres
+        try:
+            pg = publish_postgres(res.master_db, url, run_id=ctx.run_id)
+            counts["postgres_seconds"] = round(pg.seconds, 2)
+            messages.append(f"PostgreSQL schemas {', '.join(pg.schemas)} replaced")
+        except Exception as exc:  # the DuckDB master is published; PostgreSQL lags behind
+            status = "partial"
+            messages.append(f"PostgreSQL publish failed ({type(exc).__name__}: {exc}); "
+                            "its previous master is kept")
+    return StageResult("publish", status=status, counts=counts, messages=messages)

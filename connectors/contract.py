@@ -191,7 +191,8 @@ class Contract(BaseModel):
         return list(dict.fromkeys(cols))
 
 
-_VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
+_VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::-((?:[^{}]|\{[^{}]*\})*))?\}")
+"""``${VAR}`` or ``${VAR:-default}``; the default may hold ``{name}`` placeholders."""
 
 
 def expand(text: str, env: dict[str, str], **named: str) -> str:

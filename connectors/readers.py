@@ -182,6 +182,7 @@ class DecodingStream(io.RawIOBase):
         self._out = memoryview(b"")
         self._eof = False
         self._first = True
+        self._head: bytes | None = None
         self.consumed = 0
         """Input bytes decoded so far."""
         self.lines = 0
@@ -219,6 +220,7 @@ class DecodingStream(io.RawIOBase):
         skip = 0
         if self._first:
             self._first = False
+            self._head = chunk[:1 << 16]
             if self._codec == "utf-8" and chunk.startswith(b"\xef\xbb\xbf"):
                 skip = 3
         try:
@@ -230,6 +232,9 @@ class DecodingStream(io.RawIOBase):
             bad = chunk[bad_at:bad_at + max(1, min(exc.end - exc.start, 4))]
             self.error = (f"{self._name}:{line} (byte offset {self.consumed + bad_at}): bytes "
                           f"{bad.hex(' ')} do not decode as {self.encoding}")
+            hint = encoding_hint(self.encoding, self._head if self._head is not None else chunk)
+            if hint:
+                self.error += f"; {hint}"
             text = chunk[skip:good_end].decode(self._codec) if good_end > skip else ""
             self._eof = True
         self.consumed += len(chunk)
@@ -253,6 +258,18 @@ def sniff_encoding(head: bytes) -> str | None:
         return "gb18030"
     except UnicodeDecodeError:
         return None
+
+
+def encoding_hint(declared: str, head: bytes) -> str | None:
+    """'the file looks like utf-8, the contract says gbk' when the first bytes suggest another
+    encoding family than the declared one (UTF-8 with/without BOM, GBK/GB18030); else None."""
+    seen = sniff_encoding(head)
+    if not seen:
+        return None
+    families = ({"utf-8", "utf-8-sig"}, {"gbk", "gb18030"})
+    if any({declared, seen} <= f for f in families):
+        return None
+    return f"the file looks like {seen}, the contract says {declared}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Alembic migrations of the PostgreSQL target (run by :mod:`warehouse.postgres`)."""

@@ -291,7 +291,7 @@ SELECT r.id18 AS subject, min(r.person_id) AS person_id, NULL::VARCHAR AS subjec
 FROM r JOIN c USING (id18)
 GROUP BY r.id18
 """,
-    columns_zh={"persons": "涉及人数", "person_ids": "人员编号", "names": "不同姓名数",
+    columns_zh={"persons": "涉及人数", "person_ids": "涉及人员编号", "names": "不同姓名数",
                 "sources": "来源系统", "records": "记录数"},
 )
 

@@ -293,8 +293,8 @@ def build_pension(city: City, rng: np.random.Generator, cfg: GeneratorConfig) ->
     retire_years = np.where(p["male"].to_numpy(), 60, 55)
     start = ym_of(birth)
     start = month_add(start, retire_years * 12 + 1)
-    start = np.maximum(start, 199201)
     cur = pension_month(bd)
+    start = np.clip(start, 199201, cur)
     death = pd.to_datetime(p["death_date"])
     dead = death.notna().to_numpy()
     dm = np.where(dead, ym_of(death.fillna(bd)), 0)
@@ -303,7 +303,7 @@ def build_pension(city: City, rng: np.random.Generator, cfg: GeneratorConfig) ->
     late_stop = overpaid & ~still_paid
     suspended = ~dead & noise.pick(rng, n, cfg.pension_suspended_rate)
     last = np.full(n, cur, dtype=np.int64)
-    last[dead] = dm[dead]
+    last[dead] = np.minimum(dm, cur)[dead]
     late_last = np.minimum(month_add(dm, rng.integers(1, 7, n)), cur)
     last[late_stop] = late_last[late_stop]
     last[still_paid] = cur

@@ -167,6 +167,15 @@ for _name in STAGES:
     app.command(name=_name)(_stage_command(_name))
 
 
+def _register_subapps() -> None:
+    """Sub-command groups owned by the domain-facing modules."""
+    from unigrid.cli_sources import sources_app
+    app.add_typer(sources_app, name="sources")
+
+
+_register_subapps()
+
+
 @app.command()
 def run(city: Optional[Path] = CityOpt, business_date: Optional[str] = DateOpt,
         full: bool = FullOpt, sources: Optional[list[str]] = SourcesOpt) -> None:

@@ -81,15 +81,18 @@ def _match(settings: Settings, ctx: RunContext) -> StageResult:
 
 
 def _check(settings: Settings, ctx: RunContext) -> StageResult:
-    raise NotImplementedStage("check (cross-department discrepancy rules) is issue #5")
+    from quality.rules.runner import check_stage
+    return check_stage(settings, ctx)
 
 
 def _publish(settings: Settings, ctx: RunContext) -> StageResult:
-    raise NotImplementedStage("publish (write-audit-publish of the master database) is issue #5")
+    from warehouse.publish import publish_stage
+    return publish_stage(settings, ctx)
 
 
 def _report(settings: Settings, ctx: RunContext) -> StageResult:
-    raise NotImplementedStage("report (auditor HTML / XLSX / CSV report) is issue #5")
+    from warehouse.report.stage import report_stage
+    return report_stage(settings, ctx)
 
 
 STAGES: Mapping[str, StageFn] = {

@@ -51,11 +51,12 @@ STD_COLUMNS: dict[str, str] = {
 
 
 def staged_select_sql(table: str, columns: set[str], source: str, kind: str, department: str,
-                      incremental: bool, run_id: str) -> str:
+                      run_id: str) -> str:
     """SELECT over one ``staged.<source>`` table giving the std input columns.
 
-    Full snapshots: the rows of the latest run not after ``run_id``; incremental sources: the
-    latest row per key up to ``run_id``.
+    ``staged.<source>`` holds the source as it stands (the validate stage stages only new and
+    changed rows and removes keys that disappeared from a full snapshot): the latest row per
+    key up to ``run_id`` is the record.
     """
     q = quote_ident
     sel = [f"'{source}' AS source", "CAST(_source_key AS VARCHAR) AS source_key",
@@ -72,12 +73,8 @@ def staged_select_sql(table: str, columns: set[str], source: str, kind: str, dep
     sel.append("CAST(_flags AS VARCHAR[]) AS flags" if "_flags" in columns
                else "NULL::VARCHAR[] AS flags")
     run = f"CAST(_run_id AS VARCHAR) <= '{run_id}'"
-    if incremental:
-        where = (f"WHERE {run} QUALIFY row_number() OVER (PARTITION BY _source_key "
-                 "ORDER BY _run_id DESC) = 1")
-    else:
-        where = (f"WHERE CAST(_run_id AS VARCHAR) = (SELECT max(CAST(_run_id AS VARCHAR)) "
-                 f"FROM {table} WHERE {run})")
+    where = (f"WHERE {run} QUALIFY row_number() OVER (PARTITION BY _source_key "
+             "ORDER BY _run_id DESC) = 1")
     return f"SELECT {', '.join(sel)} FROM {table} {where}"
 
 
@@ -102,9 +99,8 @@ def read_staged(con: duckdb.DuckDBPyConnection, run_id: str,
         c = contracts.get(t)
         kind = getattr(c, "kind", "unknown") if c is not None else "unknown"
         dept = getattr(c, "department", "") if c is not None else ""
-        incremental = getattr(c, "snapshot", "full") == "incremental"
         parts.append(staged_select_sql(f"staged.{quote_ident(t)}", cols, t, kind,
-                                       dept.replace("'", "''"), incremental, run_id))
+                                       dept.replace("'", "''"), run_id))
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in
                              ["source", "source_key", "kind", "department", "run_id",

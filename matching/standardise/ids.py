@@ -77,7 +77,7 @@ def clean_id(s: pd.Series) -> pd.Series:
     t = t.str.replace(r"\s+", "", regex=True)
     t = t.str.replace(f"[{_DASHES}]", "", regex=True)
     t = t.str.replace(f'^[{_APOSTROPHES}"]+|"+$', "", regex=True)
-    t = t.str.replace("×", "X", regex=False).str.upper()
+    t = t.str.replace("×", "X", regex=False).str.upper().str.normalize("NFKC")
     t = t.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
     lookalike = t.str.fullmatch(r"(?=.*\d)[0-9OIL]+X?", na=False)
     # upper() turned o -> O and l -> L; only inside otherwise-digit strings do they mean 0 / 1

@@ -89,18 +89,36 @@ def _t2s_distinct(values: pd.Series) -> pd.Series:
     distinct = pd.unique(t.dropna())
     if len(distinct) == 0:
         return t
-    joined = "\n".join(distinct).replace("於", _YU_PLACEHOLDER)
+    table = dict(zip(distinct, _t2s_list(list(distinct))))
+    # a few conversions are not idempotent (薴 -> 苧 -> 苎): convert changed values to a fixpoint
+    for _ in range(3):
+        changed = [v for k, v in table.items() if v != k]
+        again = dict(zip(changed, _t2s_list(changed)))
+        if all(again[v] == v for v in changed):
+            break
+        table = {k: again.get(v, v) for k, v in table.items()}
+    return t.map(table).astype(_STRING)
+
+
+def _t2s_list(values: list[str]) -> list[str]:
+    """OpenCC t2s over many newline-free strings in one call, 於 protected."""
+    if not values:
+        return []
+    joined = "\n".join(values).replace("於", _YU_PLACEHOLDER)
     converted = _converter().convert(joined).replace(_YU_PLACEHOLDER, "於").split("\n")
-    if len(converted) != len(distinct):  # pragma: no cover - OpenCC never merges lines
+    if len(converted) != len(values):  # pragma: no cover - OpenCC never merges lines
         raise RuntimeError("OpenCC changed the number of lines")
-    return t.map(dict(zip(distinct, converted))).astype(_STRING)
+    return converted
 
 
 def _before_t2s(s: pd.Series) -> pd.Series:
     """NFKC, no whitespace, one standard middle dot, Latin upper-cased; empty -> NA."""
-    t = s.astype(_STRING).str.normalize("NFKC").str.replace(r"\s+", "", regex=True)
+    # upper() may leave text that NFKC changes again (e.g. a decomposed capital): NFKC after it
+    t = s.astype(_STRING).str.normalize("NFKC").str.upper().str.normalize("NFKC")
+    # removing whitespace may join a combining mark to a base letter: NFKC once more
+    t = t.str.replace(r"\s+", "", regex=True).str.normalize("NFKC")
     t = t.str.replace(f"[{DOT_VARIANTS}]+", MIDDLE_DOT, regex=True)
-    t = t.str.strip(MIDDLE_DOT).str.upper()
+    t = t.str.strip(MIDDLE_DOT)
     return t.mask(t == "")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matching.standardise.names import (
@@ -15,6 +15,8 @@ from matching.standardise.names import (
     pinyin_fuzzy,
     split_surname,
 )
+
+relaxed = settings(deadline=None, max_examples=60)  # shared 2-core machine: no per-example deadline
 
 
 def one(fn, value):  # noqa: ANN001, ANN201 - tiny test helper
@@ -131,6 +133,7 @@ def to_full_width(x: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else ("\u3000" if c == " " else c) for c in x)
 
 
+@relaxed
 @given(st.lists(names, min_size=1, max_size=8))
 def test_full_and_half_width_normalise_equal(values: list[str]) -> None:
     half = normalise_name(pd.Series(values))
@@ -138,6 +141,7 @@ def test_full_and_half_width_normalise_equal(values: list[str]) -> None:
     pd.testing.assert_series_equal(half, full)
 
 
+@relaxed
 @given(st.lists(st.tuples(st.sampled_from(TRAD_SIMP), st.sampled_from(TRAD_SIMP), st.booleans()),
                 min_size=1, max_size=3))
 def test_traditional_and_simplified_normalise_equal(pairs: list) -> None:
@@ -149,6 +153,7 @@ def test_traditional_and_simplified_normalise_equal(pairs: list) -> None:
     assert pys[0] == pys[1]
 
 
+@relaxed
 @given(st.text(alphabet=HAN, min_size=1, max_size=4), st.text(alphabet=HAN, min_size=1, max_size=4),
        st.sampled_from(DOTS))
 def test_middle_dot_variants_normalise_equal(a: str, b: str, dot: str) -> None:
@@ -159,6 +164,7 @@ def test_middle_dot_variants_normalise_equal(a: str, b: str, dot: str) -> None:
     assert name_flags(pd.Series([a + dot + b]))["minority_dot"].iloc[0]
 
 
+@relaxed
 @given(st.lists(st.text(max_size=8), max_size=10))
 def test_normalise_name_is_idempotent_and_total(values: list[str]) -> None:
     once = normalise_name(pd.Series(values, dtype=object))

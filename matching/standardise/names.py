@@ -174,10 +174,11 @@ def _pinyin_of(name: str) -> str:
 
     syllables: list[str] = []
     rest = name
-    if MIDDLE_DOT not in name and len(name) >= 3 and name[:2] in COMPOUND_SURNAMES:
+    # readings apply to a surname passed alone too (``单`` -> shan, ``尉迟`` -> yu chi)
+    if MIDDLE_DOT not in name and name[:2] in COMPOUND_SURNAMES:
         syllables.extend(COMPOUND_SURNAMES[name[:2]].split())
         rest = name[2:]
-    elif MIDDLE_DOT not in name and name[:1] in SURNAME_READINGS and len(name) >= 2:
+    elif MIDDLE_DOT not in name and name[:1] in SURNAME_READINGS:
         syllables.append(SURNAME_READINGS[name[0]])
         rest = name[1:]
     syllables.extend(lazy_pinyin(rest, style=Style.NORMAL, errors=other))
@@ -207,7 +208,8 @@ def _split_runs(run: str) -> list[str]:
 
 def name_pinyin(s: pd.Series) -> pd.Series:
     """Surname-aware pinyin without tones, syllables joined by one space (``单雄信`` -> ``shan xiong
-    xin``). Names are normalised first (traditional and simplified read the same); middle dots are
+    xin``); a surname passed alone gets its surname reading (``单`` -> ``shan``, ``尉迟`` -> ``yu chi``;
+    so does a two-character name equal to a compound surname). Names are normalised first (traditional and simplified read the same); middle dots are
     skipped; unknown characters read ``?``; Latin text is kept lower-cased. Computed once per
     distinct name (pypinyin is ~40k names/s) and mapped back."""
     n = normalise_name(s)
@@ -228,9 +230,9 @@ def fold_pinyin(p: pd.Series) -> pd.Series:
 def pinyin_fuzzy(s: pd.Series) -> pd.Series:
     """Dialect-folded pinyin for a second tier of closeness (刘娜 ``liu la`` = 刘拉; 黄芳 ``fan fan``
     = 方凡; 张生 ``zan sen`` = 赞森). Accepts names, or pinyin already made by :func:`name_pinyin`
-    (values of only ``a-z``, ``?`` and single spaces are taken as pinyin)."""
+    (values of only ``a-z``, digits, ``?`` and single spaces are taken as pinyin)."""
     t = s.astype(_STRING)
-    is_pinyin = t.str.fullmatch(r"[a-z?]+(?: [a-z?]+)*", na=False)
+    is_pinyin = t.str.fullmatch(r"[a-z0-9?]+(?: [a-z0-9?]+)*", na=False)
     if bool(is_pinyin.all()):
         return fold_pinyin(t)
     made = name_pinyin(t.where(~is_pinyin))

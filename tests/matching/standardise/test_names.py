@@ -72,7 +72,8 @@ def test_name_flags(raw: str | None, unknown: bool, traditional: bool, dot: bool
         ("上官婉儿", "shang guan wan er"), ("令狐冲", "ling hu chong"), ("東方紅", "dong fang hong"),
         ("單雄信", "shan xiong xin"), ("张伟", "zhang wei"), ("買買提·艾力", "mai mai ti ai li"),
         ("买买提艾力", "mai mai ti ai li"), ("王?芳", "wang ? fang"), ("王\ue000芳", "wang ? fang"),
-        ("於明", "yu ming"), ("于明", "yu ming"), ("绿", "lv"), (None, None),
+        ("於明", "yu ming"), ("于明", "yu ming"), ("绿", "lv"), ("单", "shan"), ("尉迟", "yu chi"),
+        ("曾", "zeng"), ("区", "ou"), ("王3", "wang 3"), (None, None),
     ],
 )
 def test_name_pinyin_table(raw: str | None, expected: str | None) -> None:
@@ -110,6 +111,12 @@ def test_split_surname(raw: str | None, surname: str | None, given: str | None) 
 def test_fold_pinyin(pinyin: str, folded: str) -> None:
     assert one(fold_pinyin, pinyin) == folded
     assert one(pinyin_fuzzy, pinyin) == folded  # pinyin input is folded directly
+
+
+def test_pinyin_fuzzy_accepts_name_pinyin_with_nulls() -> None:
+    py = name_pinyin(pd.Series(["张生", None, "王3"]))
+    got = pinyin_fuzzy(py)
+    assert got[0] == "zan sen" and pd.isna(got[1]) and got[2] == "wan 3"
 
 
 def test_pinyin_fuzzy_from_names() -> None:

@@ -111,12 +111,13 @@ class Staging:
     @property
     def table(self) -> str:
         """Qualified name of the staging table."""
-        return f"meta.{q('_landing_' + self.source)}"
+        return scratch("_landing_" + self.source)
 
     def start(self) -> "Staging":
         """(Re)create the empty staging table."""
         self.con.execute(f"DROP TABLE IF EXISTS {self.table}")
-        self.con.execute(f"CREATE TABLE {self.table} ({q(ROW_NO)} BIGINT, {q(FILE)} VARCHAR)")
+        self.con.execute(f"CREATE TEMP TABLE {q('_landing_' + self.source)} "
+                         f"({q(ROW_NO)} BIGINT, {q(FILE)} VARCHAR)")
         self.columns = []
         self.rows = 0
         return self
@@ -143,7 +144,12 @@ class Staging:
     def drop(self) -> None:
         """Remove the staging table (and the classification tables)."""
         for t in ("_landing_", "_classified_", "_prior_", "_present_"):
-            self.con.execute(f"DROP TABLE IF EXISTS meta.{q(t + self.source)}")
+            self.con.execute(f"DROP TABLE IF EXISTS {scratch(t + self.source)}")
+
+
+def scratch(name: str) -> str:
+    """Qualified name of a temporary (per-connection, spillable) working table."""
+    return f"temp.main.{q(name)}"
 
 
 def key_expr(key: Sequence[str], alias: str = "s") -> str:
@@ -231,14 +237,14 @@ def finish_landing(staging: Staging, contract: Contract, run_id: str, extracted_
     missing = [c for c in contract.source_columns if c not in staging.columns]
     staging.add_columns(missing)  # a failed or empty read: keep the SQL valid
     base = run_id if full_rebuild else state_base(con, src, run_id)
-    prior = f"meta.{q('_prior_' + src)}"
-    cls = f"meta.{q('_classified_' + src)}"
-    con.execute(f"""CREATE OR REPLACE TABLE {prior} AS
+    prior = scratch("_prior_" + src)
+    cls = scratch("_classified_" + src)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {q("_prior_" + src)} AS
         SELECT source_key, arg_max(row_hash, run_id) AS row_hash, arg_max(event, run_id) AS event,
                max(run_id) AS last_changed_run
         FROM meta.source_state_log WHERE source = ? AND run_id < ? AND run_id >= ?
         GROUP BY source_key""", [src, run_id, base])
-    con.execute(f"""CREATE OR REPLACE TABLE {cls} AS
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {q("_classified_" + src)} AS
         WITH l AS (SELECT s.*, {key_expr(contract.key)} AS _source_key,
                           {hash_expr(hash_columns(contract))} AS _row_hash FROM {staging.table} s)
         SELECT l.*,

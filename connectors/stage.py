@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from unigrid.settings import Settings
     from unigrid.stages import RunContext, StageResult
 
+MEMORY_LIMIT_VAR = "UNIGRID_EXTRACT_MEMORY_LIMIT"
+"""Optional DuckDB memory limit for the extract stage (e.g. ``1GB``); working tables spill to disk."""
 MAX_LISTED_REJECTS = 5
 """Rejected rows named one by one in a message; the rest are counted."""
 
@@ -121,7 +123,7 @@ def _stage_present_keys(con: duckdb.DuckDBPyConnection, contract: Contract, sett
                         data: Path | str | None) -> str:
     """For a watermark pull of a full snapshot: every key at the source (a key-only query), to
     find the rows that disappeared. Returns the table name holding ``_source_key``."""
-    from connectors.landing import key_expr
+    from connectors.landing import key_expr, scratch
     from warehouse.connection import quote_ident as q
 
     keys = Staging(con, "keys_" + contract.name).start()
@@ -131,8 +133,8 @@ def _stage_present_keys(con: duckdb.DuckDBPyConnection, contract: Contract, sett
         for batch in reader.batches():
             keys.append(batch)
     keys.add_columns(contract.key)
-    table = f"meta.{q('_present_' + contract.name)}"
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT DISTINCT {key_expr(contract.key)} "
+    table = scratch("_present_" + contract.name)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {q('_present_' + contract.name)} AS SELECT DISTINCT {key_expr(contract.key)} "
                 f"AS _source_key FROM {keys.table} s")
     keys.drop()
     return table
@@ -181,6 +183,9 @@ def extract_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     per_source: dict[str, dict[str, Any]] = {}
     failed_required, failed_optional = [], []
     with work_db(settings.work_db) as con:
+        limit = dict(settings.extra).get(MEMORY_LIMIT_VAR)
+        if limit:
+            con.execute("SET memory_limit = ?", [limit])
         ensure_meta(con)
         for c in contracts:
             try:

@@ -166,3 +166,14 @@ def test_only_the_asked_sources_run(settings) -> None:
     assert result.status == "ok" and list(result.counts["per_source"]) == [GOOD]
     unknown = extract_stage(settings, ctx(1, sources=("nope",)))
     assert unknown.status == "failed" and "no contract named nope" in unknown.messages[0]
+
+
+def test_extract_memory_limit_setting_is_applied(settings) -> None:
+    from dataclasses import replace
+
+    _good_source(settings)
+    limited = replace(settings, extra={"UNIGRID_EXTRACT_MEMORY_LIMIT": "64MB"})
+    assert extract_stage(limited, ctx(1)).status == "ok"
+    broken = replace(settings, extra={"UNIGRID_EXTRACT_MEMORY_LIMIT": "lots"})
+    with pytest.raises(Exception, match="Memory must have a number"):
+        extract_stage(broken, ctx(1))

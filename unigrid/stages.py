@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from unigrid.settings import Settings
@@ -120,14 +121,24 @@ def run_stage(name: str, settings: Settings, ctx: RunContext) -> StageResult:
         result = fn(settings, ctx)
     except NotImplementedStage as exc:
         result = StageResult(stage=name, status="not_implemented", messages=[str(exc)])
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] in {"connectors", "quality", "matching", "warehouse"}:
-            result = StageResult(stage=name, status="not_implemented",
-                                 messages=[f"{name}: module {exc.name} not built yet"])
-        else:
-            raise
+    except StageFailed as exc:
+        result = StageResult(stage=name, status="failed", messages=[str(exc)])
+    except Exception as exc:  # noqa: BLE001 - a stage bug must end as a failed stage, not a crash
+        trace = _save_traceback(settings, ctx, name)
+        result = StageResult(stage=name, status="failed",
+                             messages=[f"{type(exc).__name__}: {exc}", f"traceback: {trace}"])
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _save_traceback(settings: Settings, ctx: RunContext, stage: str) -> Path:
+    """Write the current exception's traceback to ``<home>/logs`` (not to the console log)."""
+    import traceback
+
+    path = Path(settings.home) / "logs" / f"{ctx.run_id}-{stage}.traceback.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(traceback.format_exc(), encoding="utf-8")
+    return path
 
 
 def run_all(settings: Settings, ctx: RunContext, until: str | None = None,

@@ -49,3 +49,16 @@ def test_run_all_stops_after_until(tmp_path: Path, monkeypatch) -> None:
     results = run_all(load_settings(env={}, cwd=tmp_path), RunContext.for_date(date(2026, 1, 1)),
                       until="b")
     assert [r.stage for r in results] == ["a", "b"]
+
+
+def test_a_crashing_stage_becomes_a_failed_result(tmp_path: Path, monkeypatch) -> None:
+    def boom(settings, ctx):
+        raise KeyError("column missing")
+
+    monkeypatch.setattr(stages, "STAGES", {"extract": boom})
+    s = load_settings(env={}, cwd=tmp_path)
+    r = stages.run_stage("extract", s, RunContext.for_date(date(2026, 1, 2)))
+    assert r.status == "failed"
+    assert r.messages[0] == "KeyError: 'column missing'"
+    trace = tmp_path / "var" / "logs" / "20260102-extract.traceback.txt"
+    assert trace.exists() and "KeyError" in trace.read_text()

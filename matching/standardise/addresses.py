@@ -175,13 +175,11 @@ def _consume(rest: pd.Series, pattern: str, group: str, known: set[str] | None =
 
     Returns the taken text (NA where nothing was taken) and the rest.
     """
-    anchored = f"^\\s*{pattern}"
-    got = rest.str.extract(anchored, expand=True)[group].astype(_STRING)
+    parts = rest.str.extract(f"^\\s*{pattern}(?P<_rest>.*)$", expand=True)
+    got = parts[group].astype(_STRING)
     if known is not None:
         got = got.where(got.isin(known))
-    took = got.notna()
-    if took.any():
-        rest = rest.where(~took, rest.str.replace(anchored, "", n=1, regex=True))
+    rest = rest.where(got.isna(), parts["_rest"].astype(_STRING))
     return got, rest
 
 
@@ -213,10 +211,10 @@ def _parse_distinct(t: pd.Series, default_city: str) -> pd.DataFrame:
 
     street, rest = _consume(rest, STREET, "street")
     community, rest = _consume(rest, COMMUNITY, "community")
-    road_parts = rest.str.extract(f"^\\s*{ROAD}")
+    road_parts = rest.str.extract(f"^\\s*{ROAD}(?P<_rest>.*)$")
     road = road_parts["road"].astype(_STRING)
     road_no = road_parts["road_no"].astype(_STRING)
-    rest = rest.where(road.isna(), rest.str.replace(f"^\\s*{ROAD}", "", regex=True))
+    rest = rest.where(road.isna(), road_parts["_rest"].astype(_STRING))
 
     compound = rest.str.replace(r"\s+", "", regex=True).str.replace(r"(?:小区|小區)$", "", regex=True)
     compound = compound.mask(compound == "")

@@ -73,7 +73,12 @@ def clean_id(s: pd.Series) -> pd.Series:
     look-alikes become ``0`` and ``1``. Empty results become NA. Idempotent. Returns ``string``
     dtype with the input's index.
     """
-    t = _as_text(s).str.normalize("NFKC")
+    text = _as_text(s)
+    # fast path: most values are already clean (ASCII digits, final X); only the rest is cleaned
+    clean = text.str.fullmatch(r"[0-9]{17}[0-9X]|[0-9]{15}", na=False)
+    if bool(clean.all()):
+        return text
+    t = text[~clean].str.normalize("NFKC")
     t = t.str.replace(r"\s+", "", regex=True)
     t = t.str.replace(f"[{_DASHES}]", "", regex=True)
     t = t.str.replace(f'^[{_APOSTROPHES}"]+|"+$', "", regex=True)
@@ -83,7 +88,10 @@ def clean_id(s: pd.Series) -> pd.Series:
     # upper() turned o -> O and l -> L; only inside otherwise-digit strings do they mean 0 / 1
     if lookalike.any():
         t = t.where(~lookalike, t.str.translate(str.maketrans("OIL", "011")))
-    return t.mask(t == "")
+    t = t.mask(t == "")
+    out = text.copy()
+    out[~clean] = t
+    return out
 
 
 def check_char(first17: pd.Series) -> pd.Series:

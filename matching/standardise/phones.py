@@ -16,14 +16,27 @@ from __future__ import annotations
 
 import pandas as pd
 
-MOBILE = r"1[3-9]\d{9}"
-LANDLINE = r"0(?:10|2\d)[1-9]\d{7}|0[3-9]\d{2}[1-9]\d{6,7}"
+MOBILE = r"1[3-9][0-9]{9}"
+LANDLINE = r"0(?:10|2[0-9])[1-9][0-9]{7}|0[3-9][0-9]{2}[1-9][0-9]{6,7}"
 _STRING = "string"
 
 
 def normalise_phone(s: pd.Series, default_area_code: str | None = None) -> pd.Series:
     """Mobile or landline digits, NA when invalid (``string`` dtype, same index)."""
-    t = s.astype(_STRING).str.normalize("NFKC").str.strip()
+    text = s.astype(_STRING)
+    # fast path: values already in normal form are kept; only the rest is cleaned
+    done = text.str.fullmatch(f"{MOBILE}|{LANDLINE}", na=False)
+    if bool(done.all()):
+        return text
+    rest = _clean(text[~done], default_area_code)
+    out = text.where(done)
+    out[~done] = rest
+    return out.astype(_STRING)
+
+
+def _clean(s: pd.Series, default_area_code: str | None) -> pd.Series:
+    """The cleaning steps of :func:`normalise_phone` (module docstring)."""
+    t = s.str.normalize("NFKC").str.strip()
     t = t.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
     t = t.str.split(r"[/,;、，；]|\s{2,}", n=1, regex=True).str[0]
     t = t.str.replace(r"(?:转|分机|ext\.?|EXT\.?|x|X|#)\s*\d{1,6}$", "", regex=True)

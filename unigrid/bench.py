@@ -80,6 +80,8 @@ class Measured:
     peak_rss_mb: float
     returncode: int
     result: dict[str, Any] = field(default_factory=dict)
+    cpu_seconds: float = 0.0
+    """User + system CPU time of the process (its startup included)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,11 +94,13 @@ def maxrss_mb(ru_maxrss: int, system: str = sys.platform) -> float:
 
 
 def run_measured(cmd: Sequence[str], env: Mapping[str, str] | None = None,
-                 cwd: Path | None = None, log: Path | None = None) -> tuple[float, float, int]:
-    """Run ``cmd`` to completion: ``(wall seconds, peak RSS MiB, exit code)``.
+                 cwd: Path | None = None, log: Path | None = None
+                 ) -> tuple[float, float, int, float]:
+    """Run ``cmd`` to completion: ``(wall seconds, peak RSS MiB, exit code, CPU seconds)``.
 
     The peak is the child's own ``ru_maxrss`` from ``wait4`` (it includes the descendants the
-    child waited for), so each stage's figure is its own, not the running maximum.
+    child waited for), so each stage's figure is its own, not the running maximum. CPU seconds
+    (user + system) say how much work it was when a busy machine stretches the wall time.
     """
     out = open(log, "ab") if log else subprocess.DEVNULL
     try:
@@ -109,7 +113,8 @@ def run_measured(cmd: Sequence[str], env: Mapping[str, str] | None = None,
     finally:
         if log:
             out.close()  # type: ignore[union-attr]
-    return seconds, maxrss_mb(usage.ru_maxrss), proc.returncode
+    return (seconds, maxrss_mb(usage.ru_maxrss), proc.returncode,
+            usage.ru_utime + usage.ru_stime)
 
 
 def run_child(kind: str, spec: dict[str, Any], work: Path, env: Mapping[str, str],
@@ -122,14 +127,14 @@ def run_child(kind: str, spec: dict[str, Any], work: Path, env: Mapping[str, str
     spec_path.write_text(json.dumps(spec, default=str, indent=1), encoding="utf-8")
     cmd = [sys.executable, "-m", "unigrid.bench", "child", kind, str(spec_path),
            str(result_path)]
-    seconds, rss, code = run_measured(cmd, env=env, cwd=work, log=logs / f"{tag}.log")
+    seconds, rss, code, cpu = run_measured(cmd, env=env, cwd=work, log=logs / f"{tag}.log")
     if result_path.exists():
         result = json.loads(result_path.read_text(encoding="utf-8"))
     else:
         result = {"status": "failed",
                   "messages": [f"{kind} process exited with code {code} without a result "
                                f"(see {logs / (tag + '.log')})"]}
-    return Measured(seconds, rss, code, result)
+    return Measured(seconds, rss, code, result, cpu)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,6 +359,7 @@ def step_row(phase: str, name: str, m: Measured, records: int | None) -> dict[st
     seconds = float(own) if own is not None else m.seconds
     return {"phase": phase, "name": name, "status": r.get("status", "failed"),
             "seconds": round(seconds, 3), "process_seconds": round(m.seconds, 3),
+            "cpu_seconds": round(m.cpu_seconds, 3),
             "peak_rss_mb": round(m.peak_rss_mb, 1), "records": records,
             "records_per_second": _rate(records, seconds),
             "counts": r.get("counts", {}), "messages": list(r.get("messages", []))[:10]}
@@ -361,7 +367,7 @@ def step_row(phase: str, name: str, m: Measured, records: int | None) -> dict[st
 
 def _skipped(phase: str, name: str, after: str) -> dict[str, Any]:
     return {"phase": phase, "name": name, "status": "skipped", "seconds": None,
-            "process_seconds": None, "peak_rss_mb": None, "records": None,
+            "process_seconds": None, "cpu_seconds": None, "peak_rss_mb": None, "records": None,
             "records_per_second": None, "counts": {}, "messages": [f"not run: {after}"]}
 
 
@@ -546,6 +552,7 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
                                  "seconds": r.get("seconds") if isinstance(r.get("seconds"),
                                                                            dict) else {},
                                  "process_seconds": round(m.seconds, 3),
+                                 "cpu_seconds": round(m.cpu_seconds, 3),
                                  "peak_rss_mb": round(m.peak_rss_mb, 1),
                                  "counts": r.get("counts", {}),
                                  "records_per_second": _rate(n, link_s),
@@ -553,6 +560,7 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
             steps.append({"phase": "baseline", "name": system, "status": r.get("status", "failed"),
                           "seconds": round(link_s, 3) if link_s is not None else None,
                           "process_seconds": round(m.seconds, 3),
+                          "cpu_seconds": round(m.cpu_seconds, 3),
                           "peak_rss_mb": round(m.peak_rss_mb, 1), "records": n,
                           "records_per_second": _rate(n, link_s), "counts": r.get("counts", {}),
                           "messages": r.get("messages", [])})
@@ -617,6 +625,8 @@ def finish(result: dict[str, Any], opts: BenchOptions, say: Callable[[str], None
     """Stamp the end time and write the JSON file; returns the result (with ``json_path``)."""
     end = datetime.now(timezone.utc)
     result["finished_at"] = end.isoformat(timespec="seconds")
+    result.setdefault("machine", {})["load_average_at_end"] = [round(x, 2)
+                                                               for x in os.getloadavg()]
     out = Path(opts.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"bench-{opts.persons}-{end:%Y%m%dT%H%M%SZ}.json"
@@ -662,24 +672,25 @@ def tables(result: dict[str, Any]) -> list[Any]:
                      f"on {machine.get('logical_cores')} cores, {machine.get('memory_gb')} GB, "
                      f"{machine.get('cpu_model')}")
     for c, j in (("phase", "left"), ("step", "left"), ("status", "left"), ("seconds", "right"),
-                 ("peak RSS MB", "right"), ("records/s", "right")):
+                 ("CPU s", "right"), ("peak RSS MB", "right"), ("records/s", "right")):
         t1.add_column(c, justify=j)  # type: ignore[arg-type]
     for r in result.get("steps", []):
         st = r["status"]
         t1.add_row(r["phase"], r["name"], _status(st),
-                   _f(r["seconds"]), _f(r["peak_rss_mb"], "{:.0f}"),
+                   _f(r["seconds"]), _f(r.get("cpu_seconds")), _f(r["peak_rss_mb"], "{:.0f}"),
                    _f(r["records_per_second"], "{:,.0f}"))
     d1, d2 = result.get("day1") or {}, result.get("day2") or {}
     if d1:
         t1.add_row("day1", "[bold]total[/]", "complete" if d1.get("complete") else "incomplete",
-                   _f(d1.get("seconds")), _f(d1.get("peak_rss_mb"), "{:.0f}"), "")
+                   _f(d1.get("seconds")), "", _f(d1.get("peak_rss_mb"), "{:.0f}"), "")
     if d2.get("seconds") is not None:
         t1.add_row("day2", "[bold]total[/]", _status(d2.get("status", "")), _f(d2.get("seconds")),
-                   _f(d2.get("peak_rss_mb"), "{:.0f}"),
+                   "", _f(d2.get("peak_rss_mb"), "{:.0f}"),
                    f"ratio {_f(d2.get('ratio_same_stages'), '{:.1%}')}")
     api = result.get("api") or {}
     if api:
-        t1.add_row("service", "GET /persons/{id} p99", _status(api["status"]), "-", "-", "-")
+        t1.add_row("service", "GET /persons/{id} p99", _status(api["status"]), "-", "-", "-",
+                   "-")
 
     t2 = Table(title="accuracy (pairwise, against the generator's truth)")
     for c in ("scope", "system", "records", "precision", "recall", "F1", "linking s"):
@@ -742,11 +753,11 @@ def to_markdown(result: dict[str, Any]) -> str:
              f"{(result.get('city') or {}).get('source_records', 0):,} source records; "
              f"machine: {m.get('cpu_model')}, {m.get('logical_cores')} cores, "
              f"{m.get('memory_gb')} GB, Python {m.get('python')}.", "",
-             "| phase | step | status | seconds | peak RSS MB | records/s |",
-             "|---|---|---|---:|---:|---:|"]
+             "| phase | step | status | seconds | CPU s | peak RSS MB | records/s |",
+             "|---|---|---|---:|---:|---:|---:|"]
     for r in result.get("steps", []):
         lines.append(f"| {r['phase']} | {r['name']} | {r['status']} | {_f(r['seconds'])} | "
-                     f"{_f(r['peak_rss_mb'], '{:.0f}')} | "
+                     f"{_f(r.get('cpu_seconds'))} | {_f(r['peak_rss_mb'], '{:.0f}')} | "
                      f"{_f(r['records_per_second'], '{:,.0f}')} |")
     lines += ["", "| scope | system | records | precision | recall | F1 |",
               "|---|---|---:|---:|---:|---:|"]

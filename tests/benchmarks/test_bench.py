@@ -20,18 +20,24 @@ def test_maxrss_mb(raw, system, mb):
 
 
 def test_run_measured_reports_the_childs_own_peak(tmp_path: Path):
-    big = [sys.executable, "-c", "b = bytearray(200 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])"]
+    big = [sys.executable, "-c", "b = b'x' * (200 * 1024 * 1024)"]
     small = [sys.executable, "-c", "pass"]
-    s_big, rss_big, code = bench.run_measured(big)
-    s_small, rss_small, _ = bench.run_measured(small)
+    s_big, rss_big, code, _ = bench.run_measured(big)
+    s_small, rss_small, _, _ = bench.run_measured(small)
     assert code == 0 and s_big > 0 and s_small > 0
-    assert rss_big > 190 and rss_small < 100   # per child, not the running maximum
+    assert rss_big > 190 and rss_small < 100, (rss_big, rss_small)   # per child, not the running maximum
+
+
+def test_run_measured_cpu_seconds():
+    _, _, _, cpu = bench.run_measured([sys.executable, "-c", "sum(range(30_000_000))"])
+    _, _, _, idle = bench.run_measured([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    assert cpu > 0.2 and idle < cpu
 
 
 def test_run_measured_exit_code_and_log(tmp_path: Path):
     log = tmp_path / "x.log"
-    _, _, code = bench.run_measured([sys.executable, "-c", "print('hello'); raise SystemExit(3)"],
-                                    log=log)
+    _, _, code, _ = bench.run_measured(
+        [sys.executable, "-c", "print('hello'); raise SystemExit(3)"], log=log)
     assert code == 3
     assert "hello" in log.read_text()
 
@@ -44,7 +50,7 @@ def test_child_failure_is_a_result(tmp_path: Path):
     assert out["status"] == "failed" and out["messages"]
 
 
-def test_child_stage_turns_a_crash_into_failed(tmp_path: Path, monkeypatch):
+def test_child_stage_reports_a_failed_stage(tmp_path: Path, monkeypatch):
     import unigrid.stages as stages
 
     def boom(settings, ctx):
@@ -54,7 +60,21 @@ def test_child_stage_turns_a_crash_into_failed(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("UNIGRID_HOME", str(tmp_path / "home"))
     r = bench._child_stage({"stage": "extract", "business_date": "2026-11-20",
                             "full_rebuild": True})
-    assert r["status"] == "failed" and "StageFailed" in r["messages"][0]
+    assert r["status"] == "failed" and "no staged records" in r["messages"][0]
+
+
+def test_child_stage_survives_a_crashing_runner(tmp_path: Path, monkeypatch):
+    import unigrid.stages as stages
+
+    def crash(name, settings, ctx):
+        raise RuntimeError("runner broke")
+
+    monkeypatch.setattr(stages, "run_stage", crash)
+    monkeypatch.setenv("UNIGRID_HOME", str(tmp_path / "home"))
+    r = bench._child_stage({"stage": "extract", "business_date": "2026-11-20",
+                            "full_rebuild": True})
+    assert r["status"] == "failed" and r["messages"] == ["RuntimeError: runner broke"]
+    assert r["seconds"] >= 0
 
 
 def test_run_child_without_result_is_failed(tmp_path: Path):

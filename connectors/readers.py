@@ -438,7 +438,8 @@ class JsonLinesReader(Reader):
             raise SourceReadError(f"{self.name}: cannot open: {exc.strerror}") from None
         return DecodingStream(raw, self.encoding, self.name, self.block)
 
-    def _lines(self, stream: DecodingStream) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    def _lines(self, stream: DecodingStream) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(line number, object) for each parseable line; broken lines go to ``rejected``."""
         for no, line in enumerate(io.BufferedReader(stream, 1 << 20), start=1):
             s = line.strip()
             if not s:
@@ -455,15 +456,15 @@ class JsonLinesReader(Reader):
                 self.notes.rejected.append(Rejected(self.name, no, "not a JSON object",
                                                     s.decode("utf-8", "replace")))
                 continue
-            yield no, obj, ""
+            yield no, obj
 
     def _first_keys(self) -> list[str]:
         """Columns: keys of the objects in the first chunk (later new keys are added as met)."""
         stream = self._open()
         keys: dict[str, None] = {}
         try:
-            for i, (_, obj, _) in enumerate(self._lines(stream)):
-                keys.update(dict.fromkeys(obj or {}))
+            for i, (_, obj) in enumerate(self._lines(stream)):
+                keys.update(dict.fromkeys(obj))
                 if i >= self.chunk_rows:
                     break
         finally:
@@ -484,8 +485,8 @@ class JsonLinesReader(Reader):
         try:
             rows: list[dict[str, Any]] = []
             nos: list[int] = []
-            for no, obj, _ in self._lines(stream):
-                rows.append(obj or {})
+            for no, obj in self._lines(stream):
+                rows.append(obj)
                 nos.append(no)
                 if len(rows) >= self.chunk_rows:
                     yield self._to_batch(rows, nos)

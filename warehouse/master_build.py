@@ -36,10 +36,21 @@ STD_FIELDS: dict[str, str] = {
     "kind": "VARCHAR", "department": "VARCHAR", "district": "VARCHAR",
     "district_code": "VARCHAR", "street": "VARCHAR", "community": "VARCHAR",
     "compound": "VARCHAR", "building": "VARCHAR", "unit": "VARCHAR", "room": "VARCHAR",
-    "house_key": "VARCHAR", "household_no": "VARCHAR", "relation_to_head": "VARCHAR",
+    "house_key": "VARCHAR", "address": "VARCHAR", "household_no": "VARCHAR",
+    "relation_to_head": "VARCHAR",
     "registry_status": "VARCHAR", "cancel_date": "DATE", "cancel_reason": "VARCHAR",
 }
 """std.record columns the builder reads (absent ones are NULL)."""
+
+ADDRESS_PARTS: dict[str, tuple[str, ...]] = {
+    "district": (r"市(\p{Han}{1,4}?[区县])",),
+    "street": (r"[区县](\p{Han}{2,6}?(?:街道|镇|乡))",),
+    "community": (r"(?:街道|镇|乡)(\p{Han}{2,8}?社区)", r"(?:街道|镇|乡)(\p{Han}{2,6}?村)"),
+}
+"""Fallback for address parts std.record does not give (patterns tried in order): the names in
+full-style addresses (``湖北省宜昌市点军区点军街道合益路社区...``). The district name is taken per
+district code (majority over all records); street and community per record, then by majority
+per house and grid."""
 
 CANCELLED = "注销"
 HEAD = "户主"
@@ -135,13 +146,26 @@ def stage_inputs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
                {std_sel}
         FROM {WORK}.std.record s
         QUALIFY row_number() OVER (PARTITION BY s.source, s.source_key ORDER BY s.source) = 1""")
+    parsed = {k: "coalesce(" + ", ".join(f"nullif(regexp_extract(s.address, '{rx}', 1), '')"
+                                          for rx in rxs) + ")"
+              for k, rxs in ADDRESS_PARTS.items()}
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE district_name AS
+        SELECT district_code, mode(d) AS district FROM (
+            SELECT district_code, coalesce(s.district, {parsed['district']}) AS d
+            FROM std_cur s WHERE district_code IS NOT NULL)
+        WHERE d IS NOT NULL GROUP BY district_code""")
+    filled = {"district": "coalesce(s.district, dn.district) AS district",
+              "street": f"coalesce(s.street, {parsed['street']}) AS street",
+              "community": f"coalesce(s.community, {parsed['community']}) AS community"}
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE rec AS
         SELECT s.source, s.source_key,
-               {', '.join(f's.{c}' for c in STD_FIELDS if c not in both)},
+               {', '.join(filled.get(c, f's.{c}') for c in STD_FIELDS if c not in both)},
                {', '.join(f'coalesce(s.{c}, g.{c}) AS {c}' for c in both)},
                {', '.join(f'g.{c}' for c in stg_only)}
-        FROM std_cur s LEFT JOIN stg g USING (source, source_key)""")
+        FROM std_cur s LEFT JOIN stg g USING (source, source_key)
+        LEFT JOIN district_name dn ON dn.district_code = s.district_code""")
     con.execute("DROP TABLE std_cur")
 
 
@@ -186,13 +210,21 @@ def build_person_link(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
 
 
 def build_person_event(con: duckdb.DuckDBPyConnection, has_prev: bool) -> None:
-    """master.person_event: this work DB's events plus earlier runs' events of the previous master."""
-    cols = columns_of(con, WORK, "link", "person_event")
+    """master.person_event: the work DB's events plus other runs' events of the previous master.
+
+    Reads ``link.person_event_history`` (every run) when the work DB has it, else
+    ``link.person_event`` (this run).
+    """
+    src = "person_event_history"
+    cols = columns_of(con, WORK, "link", src)
+    if not cols:
+        src = "person_event"
+        cols = columns_of(con, WORK, "link", src)
     spec = table("master.person_event")
     wanted = {c.name: DUCKDB_TYPES[c.type] for c in spec.columns}
     if cols:
         _insert(con, "master.person_event",
-                f"SELECT {select_or_null(cols, wanted)} FROM {WORK}.link.person_event")
+                f"SELECT {select_or_null(cols, wanted)} FROM {WORK}.link.{src}")
     if has_prev and columns_of(con, PREV, "master", "person_event"):
         names = ", ".join(quote(c) for c in wanted)
         _insert(con, "master.person_event", f"""
@@ -275,24 +307,46 @@ def build_household(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
 
 
 def build_grid(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """master.grid: one row per grid code, its community > street > district by majority."""
+    """master.grid: one row per grid code; community > street > district by majority over its
+    collection records and the houses in it."""
     parts = ("community", "street", "district", "district_code")
     modes = ", ".join(f"mode({p}) FILTER (WHERE {p} IS NOT NULL) AS {p}" for p in parts)
     _insert(con, "master.grid", f"""
         WITH g AS (
-            SELECT grid_code, {modes}, count(*) AS n_records,
+            SELECT grid_code, count(*) AS n_records,
                    min(collected_at) AS first_at, max(collected_at) AS last_at
             FROM rec WHERE grid_code IS NOT NULL GROUP BY grid_code),
+        parts AS (
+            SELECT grid_code, {modes} FROM (
+                SELECT grid_code, {', '.join(parts)} FROM rec WHERE grid_code IS NOT NULL
+                UNION ALL
+                SELECT grid_code, {', '.join(parts)} FROM master.house WHERE grid_code IS NOT NULL)
+            GROUP BY grid_code),
         hs AS (SELECT grid_code, count(*) AS n FROM master.house
                WHERE grid_code IS NOT NULL GROUP BY grid_code),
         res AS (SELECT r.grid_code, count(DISTINCT ph.person_id) AS n
                 FROM master.person_house ph JOIN rec r USING (source, source_key)
                 WHERE ph.relation = 'actual' AND ph.is_current AND r.grid_code IS NOT NULL
                 GROUP BY r.grid_code)
-        SELECT g.grid_code, g.community, g.street, g.district, g.district_code,
+        SELECT g.grid_code, p.community, p.street, p.district, p.district_code,
                coalesce(hs.n, 0), coalesce(res.n, 0), g.n_records, g.first_at, g.last_at,
                '{_lit(run_id)}'
-        FROM g LEFT JOIN hs USING (grid_code) LEFT JOIN res USING (grid_code)""")
+        FROM g JOIN parts p USING (grid_code) LEFT JOIN hs USING (grid_code)
+        LEFT JOIN res USING (grid_code)""")
+
+
+def fill_house_from_grid(con: duckdb.DuckDBPyConnection) -> None:
+    """Houses whose records never name their street / community take their grid's."""
+    con.execute("""
+        UPDATE master.house h SET street = coalesce(h.street, g.street),
+               community = coalesce(h.community, g.community),
+               district = coalesce(h.district, g.district),
+               standard_address = nullif(concat_ws('', coalesce(h.district, g.district),
+                   coalesce(h.street, g.street), coalesce(h.community, g.community), h.compound,
+                   h.building || '号楼', h.unit || '单元', h.room || '室'), '')
+        FROM master.grid g
+        WHERE g.grid_code = h.grid_code
+          AND (h.street IS NULL OR h.community IS NULL OR h.district IS NULL)""")
 
 
 def carry_audit(con: duckdb.DuckDBPyConnection, has_prev: bool, has_decisions: bool) -> None:
@@ -329,6 +383,7 @@ def build_master(con: duckdb.DuckDBPyConnection, run_id: str, has_prev: bool,
     build_house(con, run_id)
     build_household(con, run_id)
     build_grid(con, run_id)
+    fill_house_from_grid(con)
     carry_audit(con, has_prev, has_decisions)
     return table_counts(con)
 

@@ -111,7 +111,8 @@ def _existing_schemas(conn, like: str) -> list[str]:
         (like,)).fetchall()]
 
 
-def _drop_schemas(engine, names: list[str], lock_timeout: str = "5s") -> tuple[list[str], list[str]]:
+def _drop_schemas(engine, names: list[str],
+                  lock_timeout: str = "5s") -> tuple[list[str], list[str]]:
     dropped, deferred = [], []
     for name in names:
         try:

@@ -75,7 +75,8 @@ class CheckResult:
     detail: str = ""
 
     def __str__(self) -> str:
-        return f"{self.check}: {'ok' if self.ok else 'FAILED'}{' - ' + self.detail if self.detail else ''}"
+        tail = f" - {self.detail}" if self.detail else ""
+        return f"{self.check}: {'ok' if self.ok else 'FAILED'}{tail}"
 
 
 @dataclass
@@ -114,7 +115,8 @@ MASK_KEY_SQL = (
     "'\\1\\2*****\\3\\4', 'g')")
 """Masks ID-number-like digit runs (18 or 15 digits) in check examples: first 6 + last 4."""
 
-_RECORD_KEYS = "(SELECT source, source_key FROM staged_now UNION SELECT source, source_key FROM rec)"
+_RECORD_KEYS = ("(SELECT source, source_key FROM staged_now "
+                "UNION SELECT source, source_key FROM rec)")
 
 INTEGRITY_CHECKS: tuple[tuple[str, str, str], ...] = (
     ("staged_records_linked", "current staged records without a person_link",
@@ -166,7 +168,7 @@ def run_integrity_checks(con: duckdb.DuckDBPyConnection, examples: int = 5) -> l
 
 def bounds_check(new: dict[str, int], previous: dict[str, int], bounds: PublishBounds,
                  force: bool = False) -> CheckResult:
-    """Row counts against the previous master within ``bounds`` (waived, but reported, if forced)."""
+    """Row counts against the previous master in ``bounds`` (if forced: waived, reported)."""
     problems, compared = [], []
     for t in bounds.tables:
         p, n = previous.get(t), new.get(t, 0)

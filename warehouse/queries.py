@@ -67,7 +67,7 @@ def person_links(con: duckdb.DuckDBPyConnection, person_id: str) -> list[tuple[s
 
 
 def resolve_person_id(con: duckdb.DuckDBPyConnection, person_id: str) -> str | None:
-    """Follow merges: the id a (possibly absorbed) person id lives on as, None if retired/unknown."""
+    """Follow merges: the id an (absorbed) person id lives on as; None if retired or unknown."""
     seen = set()
     pid = person_id
     while pid not in seen:

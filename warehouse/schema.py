@@ -185,12 +185,16 @@ MASTER_TABLES: tuple[TableSpec, ...] = (
                 "while the house key is", "H3F2A9C0D11B27E45", nullable=False),
             Col("house_key", "text", "district|compound|building|unit|room key that different "
                 "address styles meet on", "西陵区|桃花苑|3|2|501", nullable=False),
-            Col("standard_address", "text", "address rebuilt from the parts in standard order",
+            Col("standard_address", "text", "district, street, community, compound, building "
+                "(号楼), unit (单元), room (室) in standard order; missing parts left out",
                 "西陵区学院街道桃花社区桃花苑3号楼2单元501室"),
-            Col("district", "text", "district (区/县)", "西陵区"),
+            Col("district", "text", "district (区/县): std.record's, else the name full-style "
+                "addresses give for the district code, else the grid's", "西陵区"),
             Col("district_code", "text", "6-digit division code of the district", "420502"),
-            Col("street", "text", "street / town (街道/镇)", "学院街道"),
-            Col("community", "text", "community / village (社区/村)", "桃花社区"),
+            Col("street", "text", "street / town (街道/镇): most frequent among the house's "
+                "records (std.record, else parsed from full-style addresses), else the grid's",
+                "学院街道"),
+            Col("community", "text", "community / village (社区/村), as ``street``", "桃花社区"),
             Col("compound", "text", "residential compound (小区)", "桃花苑"),
             Col("building", "text", "building number (栋/幢/号楼)", "3"),
             Col("unit", "text", "unit (单元)", "2"),
@@ -265,7 +269,7 @@ MASTER_TABLES: tuple[TableSpec, ...] = (
             Col("grid_code", "text", "grid code as grid workers record it", "420502001001003",
                 nullable=False),
             Col("community", "text", "community (社区/村) of the grid: most frequent among its "
-                "records", "桃花社区"),
+                "collection records and the houses in it", "桃花社区"),
             Col("street", "text", "street / town (街道/镇)", "学院街道"),
             Col("district", "text", "district (区/县)", "西陵区"),
             Col("district_code", "text", "6-digit division code", "420502"),
@@ -273,7 +277,8 @@ MASTER_TABLES: tuple[TableSpec, ...] = (
             Col("n_residents", "int", "persons whose current actual residence is in the grid",
                 "310"),
             Col("n_records", "int", "grid collection records with this grid code", "330"),
-            Col("first_collected_at", "timestamptz", "earliest collection", "2025-01-03 09:30:00+08"),
+            Col("first_collected_at", "timestamptz", "earliest collection",
+                "2025-01-03 09:30:00+08"),
             Col("last_collected_at", "timestamptz", "latest collection", "2026-11-19 16:05:00+08"),
             RUN_ID,
         ),
@@ -467,7 +472,15 @@ def data_dictionary_markdown() -> str:
         "The master is the DuckDB file `settings.master_db` (default `var/master.duckdb`), "
         "replaced atomically by each publish (write, audit, swap): open it read-only and briefly "
         "(`warehouse.queries.open_master`). When `UNIGRID_PG_URL` is set, the same tables are "
-        "published to PostgreSQL in the schemas `master` and `audit`, swapped in one transaction.",
+        "published to PostgreSQL in the schemas `master` and `audit`, swapped in one transaction "
+        "(PostgreSQL also has `audit.alembic_version`, the migration version of those tables).",
+        "",
+        "Opening the DuckDB file yourself: DuckDB names the catalog after the file (`master`), "
+        "the same as the schema, so `SELECT * FROM master.person` is ambiguous on a direct "
+        "connection. Either attach it under another name (`ATTACH 'var/master.duckdb' AS mdb "
+        "(READ_ONLY); USE mdb;`, which `open_master` does) or write `master.master.person`. "
+        "Keep connections short: a publish replaces the file, and an open connection keeps "
+        "reading the master it opened.",
         "",
         "Conventions: `person_id` is an opaque, stable id (never derived from personal data; "
         "follow `master.person_event` for merges and splits). `source` is a contract name and "

@@ -71,7 +71,8 @@ while not (home / "poller.stop").exists():
             persons = con.execute("SELECT count(*) FROM master.person").fetchone()[0]
             links = con.execute("SELECT count(*) FROM master.person_link").fetchone()[0]
             if persons != run["persons"] or links != run["person_links"]:
-                errors.append(f"run {run['run_id']}: {persons} persons, audit says {run['persons']}")
+                errors.append(f"run {run['run_id']}: {persons} persons, "
+                              f"audit says {run['persons']}")
             seen.add(run["run_id"])
             n += 1
     except Exception as exc:

@@ -238,3 +238,18 @@ def test_publish_stage_results(settings: Settings) -> None:
     r2 = publish_stage(settings, RunContext.for_date(date(2026, 11, 21)))
     assert r2.status == "failed"
     assert any("row_counts_within_bounds" in m for m in r2.messages)
+
+
+def test_event_history_table_is_preferred(settings: Settings) -> None:
+    execute(settings.work_db,
+            "CREATE TABLE link.person_event_history AS SELECT * FROM link.person_event",
+            "INSERT INTO link.person_event_history VALUES ('20261101-0000001', '20261101', "
+            "'create', 'P000000000001', NULL, '{\"records\": 1}', "
+            "TIMESTAMPTZ '2026-11-01 02:00:00+00')")
+    publish(settings, RUN1)
+    with open_master(settings) as con:
+        ev = dict(con.execute("SELECT run_id, count(*) FROM master.person_event "
+                              "GROUP BY run_id").fetchall())
+        detail = con.execute("SELECT detail->>'records' FROM master.person_event "
+                             "WHERE run_id = '20261101'").fetchone()[0]
+    assert ev == {"20261101": 1, RUN1: 4} and detail == "1"

@@ -189,23 +189,29 @@ GROUP BY source, coalesce(subsidy_case_no, source_key)
 DUPLICATE_REGISTRATION = Rule(
     id="duplicate_registration",
     title_zh="重复户口登记（重户）",
-    description_zh="同一人有两条及以上有效（正常）的户籍登记。",
+    description_zh="同一人在两个及以上不同户内有同时有效的户籍登记（至少一条仍为正常；"
+                   "另一条正常，或直到其死亡注销时仍有效）。",
     department="public_security", department_zh="公安局", severity="medium",
     sql="""
+WITH r AS (
+    SELECT * FROM chk.rec
+    WHERE kind = 'household_registry'
+      AND (registry_status = '正常' OR (registry_status = '注销' AND cancel_reason = '死亡')))
 SELECT person_id AS subject, person_id, min(source || ':' || source_key) AS subject_key,
        list(struct_pack(source := source, source_key := source_key, row_hash := row_hash)
             ORDER BY source, source_key) AS records,
        struct_pack(registrations := count(*),
+                   active := count(*) FILTER (WHERE registry_status = '正常'),
                    households := string_agg(DISTINCT household_no, ',' ORDER BY household_no),
                    id_numbers := count(DISTINCT id18)) AS detail,
        NULL::DECIMAL(18,2) AS amount_monthly, NULL::DECIMAL(18,2) AS amount_total,
        NULL::INTEGER AS months, max(registered_at) AS event_date
-FROM chk.rec
-WHERE kind = 'household_registry' AND registry_status = '正常'
+FROM r
 GROUP BY person_id
-HAVING count(DISTINCT source_key) >= 2
+HAVING count(DISTINCT source_key) >= 2 AND count(DISTINCT household_no) >= 2
+   AND count(*) FILTER (WHERE registry_status = '正常') >= 1
 """,
-    columns_zh={"registrations": "有效登记数", "households": "户号",
+    columns_zh={"registrations": "登记数", "active": "有效登记数", "households": "户号",
                 "id_numbers": "身份证号码个数"},
 )
 

@@ -76,6 +76,14 @@ CASES = [
         rec("reg", "H5", "P6", registry_status="正常", household_no="101"),
         rec("reg", "H6", "P6", registry_status="注销", cancel_reason="迁出", household_no="102")],
      "duplicate_registration", set()),
+    ("second registration still active after the first was cancelled at death", [
+        rec("reg", "H5", "P6", registry_status="注销", cancel_reason="死亡", household_no="101"),
+        rec("reg", "H6", "P6", registry_status="正常", household_no="102")],
+     "duplicate_registration", {"P6"}),
+    ("two active registrations in one household (two members merged)", [
+        rec("reg", "H5", "P6", registry_status="正常", household_no="101"),
+        rec("reg", "H6", "P6", registry_status="正常", household_no="101")],
+     "duplicate_registration", set()),
     ("two persons, one registration each", [
         rec("reg", "H5", "P6", registry_status="正常", household_no="101"),
         rec("reg", "H6", "P7", registry_status="正常", household_no="101")],

@@ -53,7 +53,7 @@ def test_masks_personal_fields() -> None:
     assert "420502********1234" in set(ev.false_merges.id_number)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 4), st.integers(0, 4)),
                 min_size=1, max_size=30))
 def test_matches_brute_force(rows) -> None:

@@ -73,7 +73,7 @@ def test_retired_id_is_never_reissued() -> None:
     assert "retire" in set(res.events.event)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(st.lists(st.integers(0, 6), min_size=1, max_size=25))
 def test_rerun_on_same_clusters_changes_no_id(labels) -> None:
     c = cur([("s", f"k{i:03d}", lab) for i, lab in enumerate(labels)])

@@ -128,6 +128,7 @@ def test_model_versions_and_pointer(tmp_path) -> None:
     assert current_model(tmp_path / "none") is None
 
 
+@pytest.mark.slow
 def test_review_and_evaluate_cli(settings, monkeypatch, tmp_path) -> None:
     from rich.console import Console
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.synthetic.conftest import PERSONS, SEED, export, manifest, read_csv, truth
+from tests.synthetic.conftest import PERSONS, SEED, export, manifest, truth
 from unigrid.synthetic import DEFAULT_CONFIG, KEYS, SOURCES, generate_city
 from unigrid.synthetic.truth import ANOMALIES, normalise_id
 

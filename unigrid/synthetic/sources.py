@@ -105,9 +105,9 @@ def build_registry(city: City, rng: np.random.Generator, cfg: GeneratorConfig) -
     move_in = bd - pd.to_timedelta(rng.integers(300, 12000, n), "D")
     move_in = move_in.where(move_in > birth, after_birth)
     reg_date = after_birth.where(young, move_in)
-    # deaths: cancelled (注销 死亡) unless planted as not cancelled
-    evidence = dead  # refined when death records exist; planted rate applies to the dead
-    not_cancelled = evidence & noise.pick(rng, n, cfg.death_not_cancelled_rate)
+    # deaths: cancelled (注销 死亡) unless planted as not cancelled (an anomaly once the death
+    # is 30+ days old and a cremation or death certificate exists: see truth.anomalies_truth)
+    not_cancelled = dead & noise.pick(rng, n, cfg.death_not_cancelled_rate)
     cancel_delay = np.minimum(rng.integers(3, 60, n), np.maximum(0, (bd - death).dt.days.fillna(0)
                                                                  .to_numpy().astype(int)))
     cancelled_dead = dead & ~not_cancelled

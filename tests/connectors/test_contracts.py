@@ -60,12 +60,21 @@ def test_date_formats_per_column(name: str, field: str, formats: list[str]) -> N
 
 
 @pytest.mark.parametrize(("name", "field"), [
-    ("ps_household_registry", "id_number"), ("hrss_pension_ledger", "id_number"),
-    ("ca_subsistence", "id_number"), ("ca_cremation", "death_date"),
+    ("ps_wanted_list", "id_number"), ("ps_wanted_list", "case_no"),
+    ("hrss_pension_ledger", "pension_last_paid_month"), ("ca_cremation", "death_date"),
     ("health_death_cert", "death_date"), ("health_birth_cert", "birth_date"),
+    ("grid_collection", "grid_code"),
 ])
 def test_required_fields(name: str, field: str) -> None:
     assert load_contract(DEFAULT_CONTRACTS_DIR / f"{name}.yaml").column_for(field).required
+
+
+@pytest.mark.parametrize("name", ["ps_household_registry", "hrss_pension_ledger", "ca_subsistence"])
+def test_an_id_the_department_should_always_have_is_flagged_when_blank_not_dropped(name: str) -> None:
+    c = load_contract(DEFAULT_CONTRACTS_DIR / f"{name}.yaml")
+    assert not c.column_for("id_number").required  # the exports do have a few blanks
+    assert any(e.field == "id_number" and e.rule == "not_null" and e.severity == "soft"
+               for e in c.expectations)
 
 
 def test_wanted_list_url_defaults_to_the_sqlite_file_and_follows_the_setting(tmp_path: Path) -> None:

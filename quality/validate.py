@@ -1,0 +1,580 @@
+"""Validate one source's raw rows of a run: stage the good ones, quarantine the bad ones.
+
+:func:`validate_source` reads the run's rows of ``raw.<source>`` (in an incremental run only
+rows whose ``_change`` is not ``unchanged``: those were validated when they were new), builds
+the validation frame (:mod:`quality.parse`), runs the contract's generated suite
+(:mod:`quality.suites`) with Great Expectations on one whole-dataframe pandas batch, and writes:
+
+- ``staged.<source>``: one row per record key (its latest validated version): lineage columns,
+  the canonical fields typed, ``_flags VARCHAR[]`` (soft findings);
+- ``quarantine.row``: every row with a hard finding, with *every* hard reason
+  (rule, column, value; personal values masked) and the raw row as JSON;
+- ``meta.reconcile``: rows read = rows staged + rows quarantined, checked after writing;
+- ``meta.expectation_result``: per expectation, rows checked and rows failing.
+
+Idempotent per run id: the run's earlier rows for the source are deleted first, in the same
+transaction. A record key seen again replaces its earlier staged version.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from connectors.contract import Contract
+from quality.masking import mask_values
+from quality.parse import build_frame
+from quality.suites import (
+    INDEX_COLUMN,
+    ExpectationSpec,
+    SuiteSpec,
+    id_col,
+    raw_col,
+    suite_specs,
+)
+
+log = logging.getLogger(__name__)
+
+LINEAGE = ("_run_id", "_source", "_source_key", "_row_no", "_file", "_row_hash", "_extracted_at")
+"""Lineage columns copied from raw to staged."""
+
+SQL_TYPES = {"text": "VARCHAR", "id": "VARCHAR", "sex": "VARCHAR", "date": "DATE",
+             "month": "DATE", "timestamp": "TIMESTAMP", "decimal": "DECIMAL(18,2)",
+             "integer": "BIGINT"}
+"""Staged column type of each value type (a month is stored as its first day)."""
+
+EXAMPLES_PER_REASON = 5
+
+
+class ValidationError(RuntimeError):
+    """Validation of a source could not complete (nothing was written for it)."""
+
+
+class ReconcileError(ValidationError):
+    """Rows read != rows staged + rows quarantined: data would be lost. Never ignored.
+
+    ``result`` is the :class:`ValidationResult` with the counts (status ``mismatch``).
+    """
+
+    def __init__(self, message: str, result: "ValidationResult | None" = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class ExpectationOutcome:
+    """What one expectation found in one source's batch."""
+
+    index: int
+    label: str
+    expectation: str
+    column: str
+    severity: str
+    rule: str
+    description: str
+    element_count: int = 0
+    unexpected_count: int = 0
+    success: bool = True
+    error: str | None = None
+    by_status: bool = False
+    """A resident-ID check whose flag is ``<rule>_<id status>``."""
+
+
+@dataclass
+class ValidationResult:
+    """The outcome of validating one source in one run (for the stage summary and the report)."""
+
+    source: str
+    run_id: str
+    required: bool = False
+    status: str = "ok"
+    """ok | failed (nothing written, see ``error``) | mismatch (reconcile failed)."""
+    rows_read: int = 0
+    rows_unchanged: int = 0
+    """Rows of the run skipped as unchanged (incremental: validated in an earlier run)."""
+    rows_staged: int = 0
+    rows_quarantined: int = 0
+    rows_flagged: int = 0
+    rows_removed: int = 0
+    """Staged records removed because their key disappeared from a full snapshot this run."""
+    reconcile_ok: bool = False
+    expectations: list[ExpectationOutcome] = field(default_factory=list)
+    top_reasons: list[dict[str, Any]] = field(default_factory=list)
+    """[{rule, column, rows, examples: [{row_no, file, value}]}], most frequent first."""
+    flag_counts: dict[str, int] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, Any]:
+        """JSON-friendly counts for the stage summary."""
+        return {"read": self.rows_read, "staged": self.rows_staged,
+                "quarantined": self.rows_quarantined, "flagged": self.rows_flagged,
+                "unchanged": self.rows_unchanged, "removed": self.rows_removed,
+                "reconcile_ok": self.reconcile_ok,
+                "status": self.status}
+
+
+# ---------------------------------------------------------------------------------------- schema
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the quarantine and meta tables this module writes (idempotent)."""
+    for s in ("staged", "quarantine", "meta"):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+    con.execute("""CREATE TABLE IF NOT EXISTS quarantine.row (
+        source VARCHAR NOT NULL, run_id VARCHAR NOT NULL, source_key VARCHAR, row_no BIGINT,
+        file VARCHAR, raw JSON,
+        reasons STRUCT(rule VARCHAR, "column" VARCHAR, "value" VARCHAR)[] NOT NULL,
+        quarantined_at TIMESTAMP)""")
+    con.execute("""CREATE TABLE IF NOT EXISTS meta.reconcile (
+        run_id VARCHAR NOT NULL, source VARCHAR NOT NULL, rows_read BIGINT, rows_staged BIGINT,
+        rows_quarantined BIGINT, rows_unchanged BIGINT, ok BOOLEAN, checked_at TIMESTAMP)""")
+    con.execute("""CREATE TABLE IF NOT EXISTS meta.expectation_result (
+        run_id VARCHAR NOT NULL, source VARCHAR NOT NULL, idx INTEGER, expectation VARCHAR,
+        "column" VARCHAR, severity VARCHAR, rule VARCHAR, element_count BIGINT,
+        unexpected_count BIGINT, success BOOLEAN, error VARCHAR)""")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def staged_columns(contract: Contract) -> list[tuple[str, str]]:
+    """(name, SQL type) of ``staged.<source>``, in order."""
+    cols = [("_run_id", "VARCHAR"), ("_source", "VARCHAR"), ("_source_key", "VARCHAR"),
+            ("_row_no", "BIGINT"), ("_file", "VARCHAR"), ("_row_hash", "VARCHAR"),
+            ("_extracted_at", "TIMESTAMP")]
+    cols += [(c.field, SQL_TYPES[c.value_type]) for c in contract.columns]
+    cols += [("_flags", "VARCHAR[]"), ("_validated_at", "TIMESTAMP")]
+    return cols
+
+
+def ensure_staged(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """Create ``staged.<source>``, or add columns a changed contract maps anew."""
+    cols = staged_columns(contract)
+    table = f"staged.{_q(contract.name)}"
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ("
+                + ", ".join(f"{_q(n)} {t}" for n, t in cols) + ")")
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema='staged' "
+        "AND table_name=?", [contract.name]).fetchall()}
+    for n, t in cols:
+        if n not in have:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {_q(n)} {t}")
+
+
+# ------------------------------------------------------------------------------------------ read
+
+def raw_table_columns(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
+    """Columns of ``raw.<source>`` (empty list when the table does not exist)."""
+    return [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema='raw' "
+        "AND table_name=? ORDER BY ordinal_position", [source]).fetchall()]
+
+
+def read_raw(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
+             ) -> tuple[pd.DataFrame, int]:
+    """The run's rows to validate (ordered by file, row number) and the count of unchanged rows.
+
+    Raises :class:`ValidationError` when ``raw.<source>`` does not exist.
+    """
+    cols = raw_table_columns(con, contract.name)
+    if not cols:
+        raise ValidationError(f"{contract.name}: table raw.{contract.name} does not exist "
+                              "(did the source extract?)")
+    table = f"raw.{_q(contract.name)}"
+    order = ", ".join(c for c in ("_file", "_row_no") if c in cols) or "1"
+    where = "_run_id = ?" if "_run_id" in cols else "TRUE"
+    params = [run_id] if "_run_id" in cols else []
+    unchanged = 0
+    if "_change" in cols:
+        unchanged = con.execute(
+            f"SELECT count(*) FROM {table} WHERE {where} AND _change = 'unchanged'",
+            params).fetchone()[0]
+        where += " AND coalesce(_change, '') <> 'unchanged'"
+    df = con.execute(f"SELECT * FROM {table} WHERE {where} ORDER BY {order}", params).df()
+    return df.reset_index(drop=True), int(unchanged)
+
+
+# ------------------------------------------------------------------------------------------- GX
+
+def run_expectations(frame: pd.DataFrame, spec: SuiteSpec,
+                     ) -> tuple[list[ExpectationOutcome], list[np.ndarray]]:
+    """Run the suite on the frame with GX (ephemeral context, one whole-dataframe batch).
+
+    Returns one outcome per spec (in spec order) and, per spec, the ``_rid`` of every failing row
+    (from ``unexpected_index_list``, which COMPLETE result format gives in full).
+    """
+    outcomes = [ExpectationOutcome(i, s.label(), s.expectation, s.column, s.severity, s.rule,
+                                   s.description, by_status=s.flags_by_status)
+                for i, s in enumerate(spec.specs)]
+    failing = [np.empty(0, dtype=np.int64) for _ in spec.specs]
+    if frame.empty:
+        return outcomes, failing
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    from quality.suites import build_suite
+
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    asset = ctx.data_sources.add_pandas(name=f"unigrid_{spec.source}") \
+        .add_dataframe_asset(name=spec.source)
+    batch = asset.add_batch_definition_whole_dataframe("whole")
+    suite = ctx.suites.add(build_suite(spec, context=ctx))
+    # Batch.validate, not ValidationDefinition.run: the latter stores the results, serialising
+    # every failing row's index (minutes on a million rows) for a store we never read.
+    # The row id is the frame's *named index*: GX then lists failing rows without reading a
+    # cell per row, and exclude_unexpected_values makes it one list per expectation.
+    indexed = frame.set_index(pd.Index(frame[INDEX_COLUMN].to_numpy(), name=INDEX_COLUMN))
+    indexed = indexed.drop(columns=[INDEX_COLUMN])
+    res = batch.get_batch(batch_parameters={"dataframe": indexed}).validate(
+        suite, result_format={"result_format": "COMPLETE",
+                              "unexpected_index_column_names": [INDEX_COLUMN],
+                              "exclude_unexpected_values": True,
+                              "return_unexpected_index_query": False})
+    seen: set[int] = set()
+    for r in res.results:
+        i = int(r.expectation_config.meta["spec"])
+        seen.add(i)
+        o = outcomes[i]
+        info = r.exception_info or {}
+        errs = [info] if "raised_exception" in info else [v for v in info.values()
+                                                          if isinstance(v, dict)]
+        raised = [e for e in errs if e.get("raised_exception")]
+        if raised:
+            o.success, o.error = False, str(raised[0].get("exception_message"))[:500]
+            continue
+        result = r.result or {}
+        o.element_count = int(result.get("element_count") or 0)
+        o.unexpected_count = int(result.get("unexpected_count") or 0)
+        o.success = bool(r.success)
+        failing[i] = _failing_rids(result.get("unexpected_index_list"))
+        if len(failing[i]) != o.unexpected_count:
+            o.error = (f"GX listed {len(failing[i])} failing rows but counted "
+                       f"{o.unexpected_count}")
+    for i, j in enumerate(spec.first_of_kind()):
+        if j != i and j in seen:  # a twin of an earlier expectation: same rows fail
+            src, o = outcomes[j], outcomes[i]
+            o.element_count, o.unexpected_count = src.element_count, src.unexpected_count
+            o.success, o.error, failing[i] = src.success, src.error, failing[j]
+        elif i not in seen:
+            outcomes[i].success, outcomes[i].error = False, "no result from Great Expectations"
+    return outcomes, failing
+
+
+def _failing_rids(index_list: Any) -> np.ndarray:
+    """Row ids from GX's ``unexpected_index_list``: ``[{_rid: [..]}]`` (values excluded) or
+    ``[{_rid: i, <column>: v}, ...]`` (values included)."""
+    if not index_list:
+        return np.empty(0, dtype=np.int64)
+    first = index_list[0]
+    if isinstance(first, dict) and isinstance(first.get(INDEX_COLUMN), list):
+        return np.asarray([r for d in index_list for r in d[INDEX_COLUMN]], dtype=np.int64)
+    if isinstance(first, dict):
+        return np.fromiter((d[INDEX_COLUMN] for d in index_list), dtype=np.int64,
+                           count=len(index_list))
+    return np.asarray(index_list, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------- findings
+
+def _field_types(contract: Contract) -> dict[str, str]:
+    return {c.field: c.value_type for c in contract.columns}
+
+
+def reasons_frame(frame: pd.DataFrame, raw: pd.DataFrame, contract: Contract,
+                  specs: list[ExpectationSpec], failing: list[np.ndarray]) -> pd.DataFrame:
+    """Long frame of hard findings: (_rid, ord, rule, column, value), values masked."""
+    types = _field_types(contract)
+    parts = []
+    for i, (s, rids) in enumerate(zip(specs, failing)):
+        if s.severity != "hard" or len(rids) == 0:
+            continue
+        if s.field is None:  # the key: show the key columns' text
+            keys = [raw[k] if k in raw.columns else pd.Series(None, index=raw.index)
+                    for k in contract.key]
+            text = keys[0].astype("object").fillna("")
+            for k in keys[1:]:
+                text = text + "|" + k.astype("object").fillna("")
+            text = text.where(text.str.strip("|") != "", None)
+            value = text.to_numpy(dtype=object)[rids]
+            key_is_id = any(c.value_type == "id" for c in contract.columns
+                            if c.column in contract.key)
+            vtype, fname = ("id" if key_is_id else "text"), ""
+        else:
+            value = frame[raw_col(s.field)].to_numpy(dtype=object)[rids]
+            vtype, fname = types.get(s.field, "text"), s.field
+        v = pd.Series(value, dtype="object")
+        parts.append(pd.DataFrame({"_rid": rids, "ord": i, "rule": s.rule,
+                                   "column": s.source_column or s.column,
+                                   "value": mask_values(v, vtype, fname).to_numpy(dtype=object)}))
+    if not parts:
+        return pd.DataFrame({"_rid": pd.Series(dtype="int64"), "ord": pd.Series(dtype="int64"),
+                             "rule": pd.Series(dtype="object"), "column": pd.Series(dtype="object"),
+                             "value": pd.Series(dtype="object")})
+    return pd.concat(parts, ignore_index=True)
+
+
+def flags_frame(frame: pd.DataFrame, specs: list[ExpectationSpec],
+                failing: list[np.ndarray]) -> pd.DataFrame:
+    """Long frame of soft findings: (_rid, flag). Resident-ID flags carry the ID's status."""
+    parts = []
+    for s, rids in zip(specs, failing):
+        if s.severity != "soft" or len(rids) == 0:
+            continue
+        if s.flags_by_status and s.field:
+            status = frame[id_col(s.field, "status")].to_numpy(dtype=object)[rids]
+            flag = pd.Series(status, dtype="object").radd(s.rule + "_")
+        else:
+            flag = pd.Series(s.rule, index=range(len(rids)), dtype="object")
+        parts.append(pd.DataFrame({"_rid": rids, "flag": flag.to_numpy(dtype=object)}))
+    if not parts:
+        return pd.DataFrame({"_rid": pd.Series(dtype="int64"), "flag": pd.Series(dtype="object")})
+    return pd.concat(parts, ignore_index=True).drop_duplicates()
+
+
+def top_reasons(reasons: pd.DataFrame, raw: pd.DataFrame, limit: int = 20) -> list[dict[str, Any]]:
+    """Most frequent (rule, column) reasons with a few example rows (values already masked)."""
+    if reasons.empty:
+        return []
+    r = reasons.copy()
+    r["row_no"] = raw["_row_no"].to_numpy()[r["_rid"].to_numpy()] if "_row_no" in raw else r["_rid"] + 1
+    r["file"] = raw["_file"].to_numpy()[r["_rid"].to_numpy()] if "_file" in raw else None
+    counts = r.groupby(["rule", "column"], sort=False).size().sort_values(ascending=False)
+    out = []
+    for (rule, column), n in counts.head(limit).items():
+        ex = r[(r["rule"] == rule) & (r["column"] == column)].head(EXAMPLES_PER_REASON)
+        out.append({"rule": rule, "column": column, "rows": int(n),
+                    "examples": [{"row_no": int(a), "file": (str(f) if f is not None else None),
+                                  "value": v} for a, f, v in
+                                 zip(ex["row_no"], ex["file"], ex["value"])]})
+    return out
+
+
+# ----------------------------------------------------------------------------------------- write
+
+def _raw_json(raw: pd.DataFrame, rids: np.ndarray, contract: Contract) -> list[str]:
+    """The source columns of the given rows as JSON objects (one string per row)."""
+    cols = [c for c in raw.columns if not c.startswith("_")]
+    if len(rids) == 0:
+        return []
+    sub = raw.iloc[rids][cols].astype("object")
+    sub = sub.where(sub.notna(), None)
+    text = sub.to_json(orient="records", lines=True, force_ascii=False)
+    return text.rstrip("\n").split("\n")
+
+
+def _staged_select(contract: Contract) -> str:
+    """SELECT list that casts the staging frame into ``staged.<source>`` columns."""
+    exprs = []
+    for n, t in staged_columns(contract):
+        if n == "_flags":
+            exprs.append("coalesce(f.flags, []::VARCHAR[])")
+        elif n == "_validated_at":
+            exprs.append("now()::TIMESTAMP")
+        elif n == "_run_id":
+            exprs.append("$run_id")
+        elif n == "_source":
+            exprs.append("$source")
+        else:
+            exprs.append(f"TRY_CAST(s.{_q(n)} AS {t})" if n == "_extracted_at"
+                         else f"CAST(s.{_q(n)} AS {t})")
+    return ", ".join(exprs)
+
+
+def write_results(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
+                  raw: pd.DataFrame, frame: pd.DataFrame, reasons: pd.DataFrame,
+                  flags: pd.DataFrame, outcomes: list[ExpectationOutcome]) -> int:
+    """Replace the run's staged, quarantine and expectation rows of the source (one transaction).
+
+    Returns how many staged records were removed because their key disappeared from a full
+    snapshot in this run (``meta.disappeared``, written by the extract stage).
+    """
+    src = contract.name
+    table = f"staged.{_q(src)}"
+    bad = np.unique(reasons["_rid"].to_numpy(dtype=np.int64))
+    good_mask = np.ones(len(frame), dtype=bool)
+    good_mask[bad] = False
+
+    st = pd.DataFrame({INDEX_COLUMN: frame[INDEX_COLUMN].to_numpy()[good_mask]})
+    for c in ("_source_key", "_row_no", "_file", "_row_hash", "_extracted_at"):
+        if c == "_source_key":
+            st[c] = frame["_source_key"].to_numpy(dtype=object)[good_mask]
+        elif c in raw.columns:
+            st[c] = raw[c].to_numpy()[good_mask]
+        else:
+            st[c] = None
+    for cm in contract.columns:
+        col = frame[cm.field]
+        if cm.value_type in ("date", "month", "timestamp"):
+            col = pd.to_datetime(col, errors="coerce")
+        st[cm.field] = col.to_numpy()[good_mask] if not isinstance(col.dtype, pd.api.extensions.ExtensionDtype) \
+            else col.astype("object").where(col.notna(), None).to_numpy()[good_mask]
+    qrows = pd.DataFrame({
+        "_rid": bad,
+        "source_key": frame["_source_key"].to_numpy(dtype=object)[bad],
+        "row_no": raw["_row_no"].to_numpy()[bad] if "_row_no" in raw else bad + 1,
+        "file": raw["_file"].to_numpy(dtype=object)[bad] if "_file" in raw else None,
+        "raw": pd.Series(_raw_json(raw, bad, contract), dtype="object"),
+    })
+    keys = pd.DataFrame({"k": frame["_source_key"].dropna().unique()})
+    er = pd.DataFrame([{"idx": o.index, "expectation": o.label, "column": o.column,
+                        "severity": o.severity, "rule": o.rule, "element_count": o.element_count,
+                        "unexpected_count": o.unexpected_count, "success": o.success,
+                        "error": o.error} for o in outcomes])
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        ensure_tables(con)
+        ensure_staged(con, contract)
+        con.execute(f"DELETE FROM {table} WHERE _run_id = ?", [run_id])
+        con.register("_q_keys", keys)
+        con.execute(f"DELETE FROM {table} WHERE _source_key IN (SELECT k FROM _q_keys)")
+        removed = _remove_disappeared(con, src, run_id)
+        con.execute("DELETE FROM quarantine.row WHERE source = ? AND run_id = ?", [src, run_id])
+        con.register("_q_stage", st)
+        con.register("_q_flags", flags)
+        con.execute(f"""
+            INSERT INTO {table} ({', '.join(_q(n) for n, _ in staged_columns(contract))})
+            SELECT {_staged_select(contract)}
+            FROM _q_stage s LEFT JOIN (
+                SELECT _rid, list(DISTINCT flag ORDER BY flag) AS flags FROM _q_flags GROUP BY _rid
+            ) f USING (_rid)
+            ORDER BY s._rid""", {"run_id": run_id, "source": src})
+        con.register("_q_rows", qrows)
+        con.register("_q_reasons", reasons)
+        con.execute("""
+            INSERT INTO quarantine.row
+            SELECT $source, $run_id, q.source_key, q.row_no, q.file, q.raw::JSON, r.reasons,
+                   now()::TIMESTAMP
+            FROM _q_rows q JOIN (
+                SELECT _rid, list({'rule': rule, 'column': "column", 'value': "value"}
+                                  ORDER BY ord, rule) AS reasons
+                FROM _q_reasons GROUP BY _rid
+            ) r USING (_rid)
+            ORDER BY q._rid""", {"run_id": run_id, "source": src})
+        con.execute("DELETE FROM meta.expectation_result WHERE run_id = ? AND source = ?",
+                    [run_id, src])
+        if not er.empty:
+            con.register("_q_er", er)
+            con.execute("""INSERT INTO meta.expectation_result
+                SELECT $run_id, $source, idx, expectation, "column", severity, rule,
+                       element_count, unexpected_count, success, error FROM _q_er""",
+                        {"run_id": run_id, "source": src})
+        con.execute("COMMIT")
+        return removed
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for v in ("_q_keys", "_q_stage", "_q_flags", "_q_rows", "_q_reasons", "_q_er"):
+            try:
+                con.unregister(v)
+            except Exception:  # noqa: BLE001 - not registered
+                pass
+
+
+def _remove_disappeared(con: duckdb.DuckDBPyConnection, source: str, run_id: str) -> int:
+    """Delete staged records whose key disappeared from the source in this run; return the count."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = "
+                         "'meta' AND table_name = 'disappeared'").fetchone()[0]
+    if not exists:
+        return 0
+    sub = "SELECT source_key FROM meta.disappeared WHERE source = ? AND run_id = ?"
+    n = con.execute(f"SELECT count(*) FROM staged.{_q(source)} WHERE _source_key IN ({sub})",
+                    [source, run_id]).fetchone()[0]
+    con.execute(f"DELETE FROM staged.{_q(source)} WHERE _source_key IN ({sub})", [source, run_id])
+    return int(n)
+
+
+def reconcile(con: duckdb.DuckDBPyConnection, source: str, run_id: str, rows_read: int,
+              rows_unchanged: int = 0) -> tuple[int, int, bool]:
+    """Count what landed and store ``meta.reconcile``; return (staged, quarantined, ok)."""
+    ensure_tables(con)
+    staged = con.execute(f"SELECT count(*) FROM staged.{_q(source)} WHERE _run_id = ?",
+                         [run_id]).fetchone()[0]
+    quarantined = con.execute("SELECT count(*) FROM quarantine.row WHERE source = ? "
+                              "AND run_id = ?", [source, run_id]).fetchone()[0]
+    ok = rows_read == staged + quarantined
+    con.execute("DELETE FROM meta.reconcile WHERE run_id = ? AND source = ?", [run_id, source])
+    con.execute("INSERT INTO meta.reconcile VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                [run_id, source, rows_read, staged, quarantined, rows_unchanged, ok])
+    return int(staged), int(quarantined), bool(ok)
+
+
+# ------------------------------------------------------------------------------------------ main
+
+def run_date(run_id: str) -> date:
+    """The business date of a run id ``YYYYMMDD`` (today when the id is not a date)."""
+    try:
+        return datetime.strptime(run_id[:8], "%Y%m%d").date()
+    except ValueError:
+        return date.today()
+
+
+def validate_source(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
+                    today: date | None = None) -> ValidationResult:
+    """Validate the run's raw rows of one source; write staged, quarantine and reconcile rows.
+
+    Raises :class:`ValidationError` if the source cannot be validated (nothing is written then)
+    and :class:`ReconcileError` if rows read != staged + quarantined after writing.
+    """
+    t0 = time.perf_counter()
+    res = ValidationResult(source=contract.name, run_id=run_id, required=contract.required)
+    raw, res.rows_unchanged = read_raw(con, contract, run_id)
+    res.rows_read = len(raw)
+    t1 = time.perf_counter()
+    frame, warnings = build_frame(raw, contract)
+    res.messages += warnings
+    spec = suite_specs(contract, today or run_date(run_id))
+    t2 = time.perf_counter()
+    outcomes, failing = run_expectations(frame, spec)
+    t3 = time.perf_counter()
+    res.expectations = outcomes
+    broken = [o for o in outcomes if o.error]
+    if any(o.severity == "hard" for o in broken):
+        raise ValidationError(f"{contract.name}: hard expectation(s) could not be evaluated: "
+                              + "; ".join(f"{o.label}: {o.error}" for o in broken
+                                          if o.severity == "hard"))
+    res.messages += [f"{contract.name}: soft expectation {o.label} not evaluated: {o.error}"
+                     for o in broken]
+    reasons = reasons_frame(frame, raw, contract, spec.specs, failing)
+    flags = flags_frame(frame, spec.specs, failing)
+    bad = set(np.unique(reasons["_rid"].to_numpy()).tolist()) if not reasons.empty else set()
+    staged_flags = flags[~flags["_rid"].isin(list(bad))] if bad else flags
+    res.flag_counts = {str(k): int(v) for k, v in
+                       staged_flags.groupby("flag").size().sort_values(ascending=False).items()}
+    res.rows_flagged = int(staged_flags["_rid"].nunique())
+    res.top_reasons = top_reasons(reasons, raw)
+    res.rows_removed = write_results(con, contract, run_id, raw, frame, reasons, flags, outcomes)
+    t4 = time.perf_counter()
+    res.rows_staged, res.rows_quarantined, res.reconcile_ok = reconcile(
+        con, contract.name, run_id, res.rows_read, res.rows_unchanged)
+    res.timings = {"read": t1 - t0, "parse": t2 - t1, "gx": t3 - t2, "write": t4 - t3,
+                   "reconcile": time.perf_counter() - t4}
+    res.seconds = time.perf_counter() - t0
+    if not res.reconcile_ok:
+        res.status = "mismatch"
+        msg = (f"RECONCILE FAILED for {contract.name} run {run_id}: read {res.rows_read} != "
+               f"staged {res.rows_staged} + quarantined {res.rows_quarantined}")
+        log.error(msg)
+        res.messages.append(msg)
+        raise ReconcileError(msg, res)
+    if res.rows_read == 0:
+        res.messages.append(f"{contract.name}: no rows to validate in run {run_id}"
+                            + (f" ({res.rows_unchanged} unchanged)" if res.rows_unchanged else ""))
+    log.info("validated %s: read %d, staged %d, quarantined %d, flagged %d in %.1fs",
+             contract.name, res.rows_read, res.rows_staged, res.rows_quarantined,
+             res.rows_flagged, res.seconds)
+    return res

@@ -111,7 +111,7 @@ def build_registry(city: City, rng: np.random.Generator, cfg: GeneratorConfig) -
     cancel_delay = np.minimum(rng.integers(3, 60, n), np.maximum(0, (bd - death).dt.days.fillna(0)
                                                                  .to_numpy().astype(int)))
     cancelled_dead = dead & ~not_cancelled
-    emigrated = ~dead & noise.pick(rng, n, 0.003)
+    emigrated = ~dead & noise.pick(rng, n, 0.003) & p["second_id"].isna().to_numpy()
     cancel = pd.Series(pd.NaT, index=p.index, dtype="datetime64[ns]")
     cancel[cancelled_dead] = (death + pd.to_timedelta(cancel_delay, "D"))[cancelled_dead]
     cancel[emigrated] = (bd - pd.to_timedelta(rng.integers(30, 1800, n), "D"))[emigrated]

@@ -90,6 +90,7 @@ def test_rare_characters_lost_to_gbk_kept_in_gb18030(city1: Path) -> None:
     assert rare.sum() >= 3
     assert reg.loc[rare, "姓名"].str.contains("?", regex=False).all()
     assert not reg["姓名"].str.contains("[䶮㛃䴉㼆]").any()
+    assert not reg.loc[~rare, "姓名"].str.contains("?", regex=False).any()  # only rare chars lost
     pen = (city1 / "exports" / "hrss_pension_ledger.csv").read_bytes().decode("gb18030")
     persons = truth(city1, "persons")
     rare_pensioners = persons[persons["has_pension"] & persons["name"].str.contains("[䶮㛃䴉㼆]")]

@@ -170,7 +170,7 @@ def _registry_rows(city: City, p: pd.DataFrame, rng: np.random.Generator, cfg: G
         "人员编号": [f"HJ{start + i}" for i in range(n)],
         "_pid": p["pid"].to_numpy(),
         "户号": p["household_no"].to_numpy(),
-        "姓名": noise.noisy_names(p, rng, cfg.registry).to_numpy(),
+        "姓名": noise.noisy_names(p, rng, cfg.registry, gbk=True).to_numpy(),
         "性别": SEX_CN[p["male"].to_numpy().astype(int)],
         "民族": p["ethnicity"].to_numpy(),
         "出生日期": noise.format_dates(p["birth_date"], "iso").to_numpy(),

@@ -150,9 +150,14 @@ def add_space(names: pd.Series, rng: np.random.Generator) -> pd.Series:
     return a.where(after_first, b)
 
 
-def dot_variant(names: pd.Series, rng: np.random.Generator) -> pd.Series:
-    """Replace U+00B7 with one of ・ • . or nothing."""
-    v = DOT_VARIANTS[rng.integers(0, len(DOT_VARIANTS), len(names))]
+GBK_DOT_VARIANTS = np.array([".", ""], dtype=object)
+"""The variants a GBK system can store (・ and • are outside GBK)."""
+
+
+def dot_variant(names: pd.Series, rng: np.random.Generator,
+                variants: np.ndarray = DOT_VARIANTS) -> pd.Series:
+    """Replace U+00B7 with one of ``variants`` (default ・ • . or nothing)."""
+    v = variants[rng.integers(0, len(variants), len(names))]
     parts = names.astype(str).str.split("\u00b7", n=1, expand=True)
     if parts.shape[1] < 2:
         return names

@@ -74,9 +74,11 @@ def noisy_ids(true_ids: pd.Series, rng: np.random.Generator, err: SourceErrors,
     return out
 
 
-def noisy_names(p: pd.DataFrame, rng: np.random.Generator, err: SourceErrors) -> pd.Series:
+def noisy_names(p: pd.DataFrame, rng: np.random.Generator, err: SourceErrors,
+                gbk: bool = False) -> pd.Series:
     """Names from person rows ``p`` (surname, given1, given2, minority_name, name) with
-    homophone typos, traditional characters, inner spaces and middle-dot variants."""
+    homophone typos, traditional characters, inner spaces and middle-dot variants (only those
+    a GBK system can store when ``gbk``)."""
     n = len(p)
     minority = p["minority_name"].notna().to_numpy()
     g1 = p["given1"].to_numpy(dtype=object).copy()
@@ -96,7 +98,8 @@ def noisy_names(p: pd.DataFrame, rng: np.random.Generator, err: SourceErrors) ->
         out[trad] = names.to_traditional(out[trad])
     dot = minority & pick(rng, n, err.name_dot_variant)
     if dot.any():
-        out[dot] = names.dot_variant(out[dot], rng)
+        out[dot] = names.dot_variant(out[dot], rng,
+                                     names.GBK_DOT_VARIANTS if gbk else names.DOT_VARIANTS)
     space = pick(rng, n, err.name_space) & (out.str.len() >= 2).to_numpy()
     if space.any():
         out[space] = names.add_space(out[space], rng)

@@ -123,7 +123,7 @@ def build_registry(city: City, rng: np.random.Generator, cfg: GeneratorConfig) -
     f = pd.DataFrame({
         "_pid": p["pid"].to_numpy(),
         "户号": p["household_no"].to_numpy(),
-        "姓名": noise.noisy_names(p, rng, cfg.registry).to_numpy(),
+        "姓名": noise.noisy_names(p, rng, cfg.registry, gbk=True).to_numpy(),
         "性别": SEX_CN[p["male"].to_numpy().astype(int)],
         "民族": p["ethnicity"].to_numpy(),
         "出生日期": noise.format_dates(p["birth_date"], "iso").to_numpy(),
@@ -151,7 +151,7 @@ def build_registry(city: City, rng: np.random.Generator, cfg: GeneratorConfig) -
         g = pd.DataFrame({
             "_pid": d["pid"].to_numpy(),
             "户号": [str(first_hh + 1 + i) for i in range(m)],
-            "姓名": noise.noisy_names(d, rng, cfg.registry).to_numpy(),
+            "姓名": noise.noisy_names(d, rng, cfg.registry, gbk=True).to_numpy(),
             "性别": SEX_CN[d["male"].to_numpy().astype(int)],
             "民族": d["ethnicity"].to_numpy(),
             "出生日期": noise.format_dates(d["birth_date"], "iso").to_numpy(),

@@ -323,11 +323,14 @@ class CsvReader(Reader):
     """CSV in UTF-8 (with or without BOM), GBK or GB18030, parsed by Arrow from decoded blocks."""
 
     def __init__(self, path: Path, encoding: str = "utf-8", delimiter: str = ",",
-                 header_row: int = 1, limit: int | None = None, block: int = BLOCK_BYTES):
+                 header_row: int = 1, limit: int | None = None, block: int = BLOCK_BYTES,
+                 parse_block: int | None = None):
         super().__init__()
         self.path, self.name = Path(path), str(path)
         self.encoding, self.delimiter, self.header_row = encoding, delimiter, header_row
         self.limit, self.block = limit, block
+        self.parse_block = parse_block or block
+        """Bytes Arrow parses per batch: one record (quoted line breaks included) must fit."""
         self.columns = self._read_header()
 
     def _open(self) -> DecodingStream:
@@ -381,7 +384,7 @@ class CsvReader(Reader):
             reader = pacsv.open_csv(
                 io.BufferedReader(stream, 1 << 20),
                 read_options=pacsv.ReadOptions(column_names=self.columns, skip_rows=self.header_row,
-                                               block_size=self.block, use_threads=False),
+                                               block_size=self.parse_block, use_threads=False),
                 parse_options=pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True,
                                                  invalid_row_handler=on_invalid),
                 convert_options=pacsv.ConvertOptions(

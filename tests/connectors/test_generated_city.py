@@ -49,3 +49,43 @@ def test_generated_city_lands_every_source_with_the_manifest_counts(tmp_path: Pa
     assert per2["ps_wanted_list"]["rows_read"] < wanted["records"]
     again = extract_stage(settings, ctx(21))
     assert again.counts["per_source"] == per2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("url", [
+    pytest.param("postgresql+psycopg://postgres@127.0.0.1:5432/test", marks=pytest.mark.postgres,
+                 id="postgres"),
+    pytest.param("mysql+pymysql://root@127.0.0.1:3306/test", marks=pytest.mark.mariadb,
+                 id="mariadb")])
+def test_generated_wanted_list_lands_from_the_sql_server(tmp_path: Path, url: str) -> None:
+    """``unigrid generate --sql-url``: the wanted list comes from a real server; the shipped
+    contract reads it once UNIGRID_WANTED_DB_URL points there (here: under a unique table)."""
+    import shutil
+
+    import sqlalchemy as sa
+
+    from .conftest import unique_table
+
+    table = unique_table("ug_city_wanted")
+    manifest = generate_city(persons=300, seed=5, out=tmp_path / "city", sql_url=url,
+                             sql_table=table, force=True)
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    text = (DEFAULT_CONTRACTS_DIR / "ps_wanted_list.yaml").read_text(encoding="utf-8")
+    (contracts / "ps_wanted_list.yaml").write_text(
+        text.replace("table: ps_wanted_list", f"table: {table}"), encoding="utf-8")
+    shutil.copy(DEFAULT_CONTRACTS_DIR / "hrss_pension_ledger.yaml", contracts)
+    settings = replace(load_settings(env={"UNIGRID_WANTED_DB_URL": url}, cwd=tmp_path),
+                       contracts_dir=contracts, source_root=tmp_path / "city" / "exports")
+    try:
+        result = extract_stage(settings, ctx(20))
+    finally:
+        eng = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with eng.begin() as con:
+            con.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        eng.dispose()
+    assert result.status == "ok", result.messages
+    expected = {s["name"]: s["records"] for s in manifest["sources"]}
+    per = result.counts["per_source"]
+    assert per["ps_wanted_list"]["rows_landed"] == expected["ps_wanted_list"] > 0
+    assert per["hrss_pension_ledger"]["rows_landed"] == expected["hrss_pension_ledger"]

@@ -446,3 +446,14 @@ def test_day2_truth_consistent(city2: Path) -> None:
     persons = truth(city2, "persons")
     assert rec["person_id"].isin(persons["person_id"]).all()
     assert np.all(persons["death_date"].dropna() <= pd.Timestamp("2026-11-21").date())
+
+
+@pytest.mark.parametrize("seed, day", [(1, 1), (3, 1), (3, 3)])
+def test_tiny_cities(tmp_path: Path, seed: int, day: int) -> None:
+    """The CLI's minimum (100 persons) works, even when a source ends up empty."""
+    m = generate_city(100, seed, tmp_path / "tiny", day=day)
+    rec = truth(tmp_path / "tiny", "records")
+    assert sum(s["records"] for s in m["sources"]) == len(rec)
+    assert m["business_date"] == f"2026-11-{19 + day}"
+    for s in m["sources"]:
+        assert len(export(tmp_path / "tiny", s["name"])) == s["records"]

@@ -25,7 +25,8 @@ PS_SOURCES = ("ps_household_registry", "ps_wanted_list")
 
 def person_ids(pid: np.ndarray | pd.Series) -> np.ndarray:
     """``P`` + 8 digits from the person row index."""
-    return np.char.add("P", np.char.zfill((np.asarray(pid, dtype=np.int64) + 1).astype("U8"), 8)).astype(object)
+    num = pd.Series(np.asarray(pid, dtype=np.int64) + 1, dtype=np.int64).astype(str).str.zfill(8)
+    return ("P" + num).to_numpy(dtype=object)
 
 
 def persons_truth(city: City) -> pd.DataFrame:

@@ -173,6 +173,13 @@ def hash_expr(columns: Sequence[str], alias: str = "s") -> str:
     return f"md5(concat_ws(chr(31), {parts}))"
 
 
+def watermark_max_expr(expr: str) -> str:
+    """SQL for the largest watermark value: by number when every value is an integer (a row
+    version: '10' > '9'), else as text (ISO timestamps sort as text)."""
+    return (f"CASE WHEN bool_and(regexp_full_match({expr}, '[0-9]+')) "
+            f"THEN max(TRY_CAST({expr} AS HUGEINT))::VARCHAR ELSE max({expr}) END")
+
+
 def state_base(con: duckdb.DuckDBPyConnection, source: str, run_id: str) -> str:
     """Run id of the source's latest successful full rebuild before ``run_id`` ('' if none):
     state events older than it are ignored."""
@@ -186,8 +193,9 @@ def last_watermark(con: duckdb.DuckDBPyConnection, source: str, run_id: str) -> 
     """Largest watermark value landed by a successful run of ``source`` before ``run_id``."""
     base = state_base(con, source, run_id)
     row = con.execute(
-        "SELECT max(watermark_max) FROM meta.source_run WHERE source = ? AND run_id < ? "
-        "AND run_id >= ? AND status = 'ok'", [source, run_id, base]).fetchone()
+        f"SELECT {watermark_max_expr('watermark_max')} FROM meta.source_run "
+        "WHERE source = ? AND run_id < ? AND run_id >= ? AND status = 'ok'",
+        [source, run_id, base]).fetchone()
     return row[0] if row else None
 
 
@@ -257,7 +265,7 @@ def finish_landing(staging: Staging, contract: Contract, run_id: str, extracted_
     wm = q(contract.watermark) if contract.watermark else "NULL"
     r = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE _change = 'new'),
         count(*) FILTER (WHERE _change = 'changed'), count(*) FILTER (WHERE _change = 'unchanged'),
-        count(*) FILTER (WHERE _dup_key > 0), max(nullif(trim({wm}), ''))
+        count(*) FILTER (WHERE _dup_key > 0), {watermark_max_expr(f"nullif(trim({wm}), '')")}
         FROM {cls}""").fetchone()
     out = LandOutcome(rows_read=r[0], rows_new=r[1], rows_changed=r[2], rows_unchanged=r[3],
                       rows_dup_key=r[4], watermark_max=r[5])

@@ -217,3 +217,21 @@ def test_glob_lands_every_matching_file(settings, people) -> None:
     assert row["rows_read"] == 5
     assert _q(settings, "SELECT _file, count(*) FROM raw.people GROUP BY 1 ORDER BY 1") == \
         [(str(a), 2), (str(b), 3)]
+
+
+def test_integer_watermark_compares_as_a_number(settings, people) -> None:
+    db = settings.source_root / "v.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE v (k TEXT, xm TEXT, ver INTEGER)")
+    con.executemany("INSERT INTO v VALUES (?, ?, ?)", [("K1", "甲", 9), ("K2", "乙", 10)])
+    con.commit()
+    c = people(name="versioned", location={"url": "sqlite:///{source_root}/v.sqlite", "table": "v"},
+               format={"type": "sql"}, key=["k"], watermark="ver", snapshot="incremental",
+               columns=[{"column": "xm", "field": "name"}])
+    assert _land(settings, c, day=1)["watermark_max"] == "10"  # not '9'
+    con.execute("INSERT INTO v VALUES ('K3', '丙', 11)")
+    con.commit()
+    con.close()
+    r2 = _land(settings, c, day=2)
+    assert (r2["watermark_since"], r2["rows_read"], r2["rows_new"], r2["watermark_max"]) == \
+        ("10", 1, 1, "11")

@@ -255,3 +255,37 @@ def test_csv_round_trip_any_text(tmp_path_factory, rows, encoding: str, block: i
     assert not r.rejected
     assert list(zip(got["a"], got["b"], got["c"])) == [tuple(x) for x in rows]
     assert got["_row_no"] == list(range(1, len(rows) + 1))
+
+
+def test_jsonl_decode_error_keeps_the_lines_before(tmp_path: Path) -> None:
+    p = tmp_path / "d.jsonl"
+    good = ('{"cert_no": "D1", "name": "甲"}\n').encode("utf-8")
+    p.write_bytes(good + '{"cert_no": "D2", "name": "乙"}\n'.encode("gbk"))
+    r = JsonLinesReader(p)
+    got: list[str] = []
+    with pytest.raises(SourceReadError, match=rf"d.jsonl:2 \(byte offset {len(good) + 27}\): "
+                                              r"bytes d2 do not decode as utf-8"):
+        for b in r.batches():
+            got += b.column("cert_no").to_pylist()
+    assert got == ["D1"]
+
+
+def test_csv_header_below_a_title_row(tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_bytes("2026年11月养老金发放台账,,\n编号,姓名,金额\nA1,甲,1\nA2,乙,2\n".encode("gbk"))
+    r = CsvReader(p, "gbk", header_row=2)
+    assert r.columns == ["编号", "姓名", "金额"]
+    got = _rows(r)
+    assert got["编号"] == ["A1", "A2"] and got["_row_no"] == [1, 2]
+
+
+def test_xlsx_header_below_a_title_row(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    wb.active.append(["低保名册（2026年11月）"])
+    wb.active.append(["低保证号", "序号", "姓名"])
+    wb.active.append(["DB1", 1, "甲"])
+    wb.save(tmp_path / "t.xlsx")
+    r = XlsxReader(tmp_path / "t.xlsx", 0, header_row=2)
+    assert r.columns == ["低保证号", "序号", "姓名"]
+    got = _rows(r)
+    assert (got["序号"], got["_row_no"]) == (["1"], [1])

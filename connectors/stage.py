@@ -134,7 +134,8 @@ def _stage_present_keys(con: duckdb.DuckDBPyConnection, contract: Contract, sett
             keys.append(batch)
     keys.add_columns(contract.key)
     table = scratch("_present_" + contract.name)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {q('_present_' + contract.name)} AS SELECT DISTINCT {key_expr(contract.key)} "
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {q('_present_' + contract.name)} AS "
+                f"SELECT DISTINCT {key_expr(contract.key)} "
                 f"AS _source_key FROM {keys.table} s")
     keys.drop()
     return table

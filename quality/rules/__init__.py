@@ -1,7 +1,7 @@
 """Cross-department discrepancy rules: declarations, the check stage, evaluation, reviews.
 
 - :mod:`quality.rules.catalog`: the rules as data (:data:`RULES`);
-- :mod:`quality.rules.inputs`: the tables the rules read (``chk.rec``, ``chk.death``);
+- :mod:`quality.rules.inputs`: the tables the rules read (temporary ``chk_rec``, ``chk_death``);
 - :mod:`quality.rules.runner`: :func:`check_stage` and the runner writing ``"check".finding``;
 - :mod:`quality.rules.review`: auditors' statuses (append-only, decisions database);
 - :mod:`quality.rules.evaluate`: :func:`evaluate_rules` against the generator's truth.

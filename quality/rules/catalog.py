@@ -2,16 +2,15 @@
 
 Each :class:`Rule` names its id, Chinese title and description, owning department, severity,
 parameters and one SQL query; :mod:`quality.rules.runner` executes them all the same way. A
-rule's SQL reads the tables the runner prepares in the work database (see
+rule's SQL reads the temporary tables the runner prepares on the work connection (see
 :mod:`quality.rules.inputs`):
 
-- ``chk.rec``: one row per current source record linked to a person (``source``,
+- ``chk_rec``: one row per current source record linked to a person (``source``,
   ``source_key``, ``kind``, ``department``, ``person_id``, ``row_hash``, the canonical fields
   the rules use, and from ``std.record`` ``id18``/``id_ok``/``name_pyf``/``name_unknown``/
   ``record_time``/``family_household_no``);
-- ``chk.death``: one row per person with death evidence (``death_date``, ``direct`` = a death
+- ``chk_death``: one row per person with death evidence (``death_date``, ``direct`` = a death
   certificate or cremation record says so, ``records``);
-- ``chk.ev``: the evidence reference of each record, ``struct(source, source_key, row_hash)``.
 
 A rule's query returns one row per finding with the columns of :data:`RULE_COLUMNS`.
 Placeholders ``{business_date}`` (a DATE literal) and ``{<param>}`` (from ``params``) are
@@ -91,7 +90,7 @@ WITH p AS (
            r.pension_monthly_amount AS amount, r.payment_status, d.death_date,
            d.records AS death_records, d.evidence_kinds,
            {months_between('d.death_date', 'r.pension_last_paid_month')} AS months
-    FROM chk.rec r JOIN chk.death d USING (person_id)
+    FROM chk_rec r JOIN chk_death d USING (person_id)
     WHERE r.kind = 'pension_payments' AND r.pension_last_paid_month IS NOT NULL)
 SELECT person_id AS subject, person_id, min(source || ':' || source_key) AS subject_key,
        list_distinct(flatten(list(death_records) || [list(struct_pack(source := source,
@@ -123,11 +122,11 @@ WITH w AS (
     SELECT person_id, list(struct_pack(source := source, source_key := source_key,
                                        row_hash := row_hash)) AS wanted_records,
            min(case_no) AS case_no
-    FROM chk.rec WHERE kind = 'wanted_list' GROUP BY person_id),
+    FROM chk_rec WHERE kind = 'wanted_list' GROUP BY person_id),
 o AS (
     SELECT r.person_id, r.source, r.source_key, r.row_hash, r.department, r.address,
            r.grid_code, coalesce(r.record_time, r.event_time) AS seen_at
-    FROM chk.rec r JOIN w USING (person_id)
+    FROM chk_rec r JOIN w USING (person_id)
     WHERE r.department <> 'public_security')
 SELECT o.person_id AS subject, o.person_id,
        min(o.source || ':' || o.source_key) AS subject_key,
@@ -162,7 +161,7 @@ WITH s AS (
            r.subsidy_last_paid_month AS last_paid, r.subsidy_monthly_amount AS amount,
            r.payment_status, d.death_date, d.records AS death_records, d.evidence_kinds,
            {months_between('d.death_date', 'r.subsidy_last_paid_month')} AS months
-    FROM chk.rec r JOIN chk.death d USING (person_id)
+    FROM chk_rec r JOIN chk_death d USING (person_id)
     WHERE r.kind = 'subsistence_allowance' AND r.relation_to_head = '户主'
       AND r.subsidy_last_paid_month IS NOT NULL)
 SELECT source || ':' || coalesce(subsidy_case_no, source_key) AS subject,
@@ -193,10 +192,12 @@ DUPLICATE_REGISTRATION = Rule(
                    "另一条正常，或直到其死亡注销时仍有效）。",
     department="public_security", department_zh="公安局", severity="medium",
     sql="""
-WITH r AS (
-    SELECT * FROM chk.rec
+WITH k AS (
+    SELECT * FROM chk_rec
     WHERE kind = 'household_registry'
-      AND (registry_status = '正常' OR (registry_status = '注销' AND cancel_reason = '死亡')))
+      AND (registry_status = '正常' OR (registry_status = '注销' AND cancel_reason = '死亡'))),
+cand AS (SELECT person_id FROM k GROUP BY person_id HAVING count(*) >= 2),
+r AS (SELECT k.* FROM k SEMI JOIN cand USING (person_id))
 SELECT person_id AS subject, person_id, min(source || ':' || source_key) AS subject_key,
        list(struct_pack(source := source, source_key := source_key, row_hash := row_hash)
             ORDER BY source, source_key) AS records,
@@ -229,7 +230,7 @@ SELECT r.person_id AS subject, r.person_id, min(r.source || ':' || r.source_key)
                    active_registrations := count(*)) AS detail,
        NULL::DECIMAL(18,2) AS amount_monthly, NULL::DECIMAL(18,2) AS amount_total,
        NULL::INTEGER AS months, first(d.death_date) AS event_date
-FROM chk.rec r JOIN chk.death d USING (person_id)
+FROM chk_rec r JOIN chk_death d USING (person_id)
 WHERE r.kind = 'household_registry' AND r.registry_status = '正常' AND d.direct
   AND d.death_date <= {business_date} - INTERVAL ({days}) DAY
 GROUP BY r.person_id
@@ -247,10 +248,10 @@ BIRTH_NOT_REGISTERED = Rule(
     department="public_security", department_zh="公安局", severity="medium",
     sql="""
 WITH b AS (
-    SELECT * FROM chk.rec
+    SELECT * FROM chk_rec
     WHERE kind = 'birth_certificate' AND birth_date <= {business_date} - INTERVAL ({days}) DAY),
-registered AS (SELECT DISTINCT person_id FROM chk.rec WHERE kind = 'household_registry'),
-family AS (SELECT DISTINCT household_no, birth_date FROM chk.rec
+registered AS (SELECT DISTINCT person_id FROM chk_rec WHERE kind = 'household_registry'),
+family AS (SELECT DISTINCT household_no, birth_date FROM chk_rec
            WHERE kind = 'household_registry' AND household_no IS NOT NULL)
 SELECT b.person_id AS subject, b.person_id, min(b.source || ':' || b.source_key) AS subject_key,
        list(struct_pack(source := b.source, source_key := b.source_key,
@@ -279,11 +280,13 @@ ID_CONFLICT = Rule(
     department="public_security", department_zh="公安局", severity="medium",
     subject="id_number",
     sql="""
-WITH r AS (SELECT * FROM chk.rec WHERE id_ok AND id18 IS NOT NULL),
+WITH k AS (SELECT * FROM chk_rec WHERE id_ok AND id18 IS NOT NULL),
 c AS (
-    SELECT id18 FROM r GROUP BY id18
-    HAVING count(DISTINCT person_id) >= 2
-        OR count(DISTINCT name_pyf) FILTER (WHERE NOT coalesce(name_unknown, FALSE)) >= 2)
+    SELECT id18 FROM k GROUP BY id18
+    HAVING min(person_id) <> max(person_id)
+        OR min(name_pyf) FILTER (WHERE NOT coalesce(name_unknown, FALSE))
+           <> max(name_pyf) FILTER (WHERE NOT coalesce(name_unknown, FALSE))),
+r AS (SELECT k.* FROM k SEMI JOIN c USING (id18))
 SELECT r.id18 AS subject, min(r.person_id) AS person_id, NULL::VARCHAR AS subject_key,
        list(struct_pack(source := r.source, source_key := r.source_key, row_hash := r.row_hash)
             ORDER BY r.source, r.source_key) AS records,
@@ -294,7 +297,7 @@ SELECT r.id18 AS subject, min(r.person_id) AS person_id, NULL::VARCHAR AS subjec
                    records := count(*)) AS detail,
        NULL::DECIMAL(18,2) AS amount_monthly, NULL::DECIMAL(18,2) AS amount_total,
        NULL::INTEGER AS months, max(r.record_time)::DATE AS event_date
-FROM r JOIN c USING (id18)
+FROM r
 GROUP BY r.id18
 """,
     columns_zh={"persons": "涉及人数", "person_ids": "涉及人员编号", "names": "不同姓名数",

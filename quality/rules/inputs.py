@@ -1,12 +1,12 @@
-"""The tables the rules read, prepared once per run in the work database (schema ``chk``).
+"""The tables the rules read, prepared once per run as temporary tables of the work connection.
 
-- ``chk.rec``: every current staged record that the match stage linked to a person: lineage
+- ``chk_rec``: every current staged record that the match stage linked to a person: lineage
   (``source``, ``source_key``, ``row_hash``), the contract's ``kind`` and ``department``,
   ``person_id`` (from ``link.person_link``), the canonical fields in :data:`REC_FIELDS`
   (NULL where a source does not map them) and the standardised identity columns of
   ``std.record`` (``id18``, ``id_ok``, ``name_pyf``, ``name_unknown``, ``record_time``,
   ``family_household_no``).
-- ``chk.death``: per person, the death evidence: the earliest death date of a death certificate
+- ``chk_death``: per person, the death evidence: the earliest death date of a death certificate
   or cremation record (``direct``), else the cancellation date of a registration cancelled for
   death (an upper bound of the death date); the evidence records and kinds.
 
@@ -31,7 +31,7 @@ REC_FIELDS: dict[str, str] = {
     "case_date": "DATE", "grid_code": "VARCHAR", "address": "VARCHAR", "birth_place": "VARCHAR",
     "collected_at": "TIMESTAMP", "issued_at": "TIMESTAMP", "source_updated_at": "TIMESTAMP",
 }
-"""Canonical staged fields copied into ``chk.rec`` (absent ones are NULL)."""
+"""Canonical staged fields copied into ``chk_rec`` (absent ones are NULL)."""
 
 STD_FIELDS: dict[str, str] = {
     "id18": "s.id_key", "id_ok": "coalesce(s.id_status IN ('valid', 'legacy15'), FALSE)",
@@ -58,8 +58,12 @@ def staged_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def source_select_sql(table: str, columns: set[str], kind: str, department: str,
-                      run_id: str) -> str:
-    """SELECT of one staged table's current rows (latest version per key up to ``run_id``)."""
+                      run_id: str, dedupe: bool = True) -> str:
+    """SELECT of one staged table's current rows (latest version per key up to ``run_id``).
+
+    ``dedupe=False`` skips the window that keeps the latest row per key (for a table already
+    holding one row per key, as validation writes it: the window costs more than the rest).
+    """
     lit = lambda s: "'" + str(s).replace("'", "''") + "'"  # noqa: E731
     q = quote_ident
     sel = [f"{lit(table)} AS source", "CAST(_source_key AS VARCHAR) AS source_key",
@@ -69,26 +73,35 @@ def source_select_sql(table: str, columns: set[str], kind: str, department: str,
     for f, typ in REC_FIELDS.items():
         sel.append(f"TRY_CAST({q(f)} AS {typ}) AS {f}" if f in columns else f"NULL::{typ} AS {f}")
     where = f"WHERE CAST(_run_id AS VARCHAR) <= {lit(run_id)}" if "_run_id" in columns else ""
+    if not dedupe:
+        return f"SELECT {', '.join(sel)} FROM staged.{q(table)} {where}"
     order = "ORDER BY CAST(_run_id AS VARCHAR) DESC" if "_run_id" in columns else ""
     return (f"SELECT {', '.join(sel)} FROM staged.{q(table)} {where} "
             f"QUALIFY row_number() OVER (PARTITION BY _source_key {order}) = 1")
 
 
+def has_duplicate_keys(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """True when ``staged.<table>`` holds more than one row for some ``_source_key``."""
+    n, k = con.execute(f"SELECT count(*), count(DISTINCT _source_key) FROM staged."
+                       f"{quote_ident(table)}").fetchall()[0]
+    return n != k
+
+
 def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
                    contracts: Mapping[str, Any]) -> dict[str, int]:
-    """Create ``chk.rec`` and ``chk.death`` for the run; return their row counts.
+    """Create ``chk_rec`` and ``chk_death`` for the run; return their row counts.
 
     ``contracts`` maps source name -> contract (``kind``, ``department``); staged tables
     without a contract are skipped (their kind is unknown, so no rule can use them).
     """
-    con.execute("CREATE SCHEMA IF NOT EXISTS chk")
     parts = []
     for t in staged_tables(con):
         c = contracts.get(t)
         cols = _columns(con, "staged", t)
         if c is None or "_source_key" not in cols:
             continue
-        parts.append(source_select_sql(t, cols, c.kind, c.department, run_id))
+        parts.append(source_select_sql(t, cols, c.kind, c.department, run_id,
+                                       dedupe=has_duplicate_keys(con, t)))
     if not parts:
         empty = ", ".join([f"NULL::VARCHAR AS {c}" for c in
                            ("source", "source_key", "kind", "department", "row_hash")]
@@ -100,21 +113,20 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
     std_join = ("LEFT JOIN std.record s ON s.source = u.source AND s.source_key = u.source_key"
                 if std_cols else "")
     con.execute(f"""
-        CREATE OR REPLACE TABLE chk.rec AS
+        CREATE OR REPLACE TEMP TABLE chk_rec AS
         WITH u AS ({' UNION ALL BY NAME '.join(parts)})
         SELECT u.*, l.person_id, {std_sel},
                coalesce(u.collected_at, u.issued_at, u.source_updated_at,
                         u.case_date::TIMESTAMP) AS event_time
         FROM u JOIN link.person_link l ON l.source = u.source AND l.source_key = u.source_key
-        {std_join}
-        ORDER BY u.source, u.source_key""")
+        {std_join}""")
     kinds = ", ".join(f"'{k}'" for k in DEATH_KINDS)
     con.execute(f"""
-        CREATE OR REPLACE TABLE chk.death AS
+        CREATE OR REPLACE TEMP TABLE chk_death AS
         WITH ev AS (
             SELECT person_id, source, source_key, row_hash, kind, kind IN ({kinds}) AS direct,
                    CASE WHEN kind IN ({kinds}) THEN death_date ELSE cancel_date END AS d
-            FROM chk.rec
+            FROM chk_rec
             WHERE (kind IN ({kinds}) AND death_date IS NOT NULL)
                OR (kind = 'household_registry' AND registry_status = '注销'
                    AND cancel_reason = '死亡' AND cancel_date IS NOT NULL))
@@ -125,5 +137,5 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
                                 row_hash := row_hash) ORDER BY source, source_key) AS records,
                string_agg(DISTINCT kind, ',' ORDER BY kind) AS evidence_kinds
         FROM ev GROUP BY person_id""")
-    return {t: int(con.execute(f"SELECT count(*) FROM chk.{t}").fetchall()[0][0])
+    return {t: int(con.execute(f"SELECT count(*) FROM chk_{t}").fetchall()[0][0])
             for t in ("rec", "death")}

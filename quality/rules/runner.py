@@ -2,8 +2,8 @@
 
 Per run (all SQL in the work database):
 
-1. :func:`quality.rules.inputs.prepare_inputs` builds ``chk.rec`` and ``chk.death``;
-2. each rule's query runs into ``chk.found`` (one row per finding);
+1. :func:`quality.rules.inputs.prepare_inputs` builds ``chk_rec`` and ``chk_death``;
+2. each rule's query runs into ``chk_found`` (one row per finding);
 3. the finding id is ``F`` + 16 hex digits of sha256(rule, subject). The subject is the
    person_id (subsidy household ``source:case number`` for ``deceased_subsidy``); for
    ``id_conflict`` it is the ID number, which is first replaced by its HMAC-SHA256 under the
@@ -106,9 +106,9 @@ def _create_outputs(con: duckdb.DuckDBPyConnection) -> None:
 def execute_rules(con: duckdb.DuckDBPyConnection, business_date: date, key: bytes,
                   rules: Sequence[Rule] = RULES,
                   overrides: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, int]:
-    """Run every rule over ``chk.*`` into ``chk.found``; return findings per rule.
+    """Run every rule over the ``chk_*`` tables into ``chk_found``; return findings per rule.
 
-    ``chk.found`` has ``rule``, ``finding_id``, ``evidence_hash``, ``evidence`` (JSON) and the
+    ``chk_found`` has ``rule``, ``finding_id``, ``evidence_hash``, ``evidence`` (JSON) and the
     amount columns; secret subjects are already keyed-hashed.
     """
     bd = business_date.isoformat()
@@ -136,7 +136,7 @@ def execute_rules(con: duckdb.DuckDBPyConnection, business_date: date, key: byte
                         [r.id])
             con.unregister("keyed_in")
     con.execute("""
-        CREATE OR REPLACE TABLE chk.found AS
+        CREATE OR REPLACE TEMP TABLE chk_found AS
         WITH f AS (SELECT *, list_sort(list_distinct(list_filter(records,
                           lambda x: x.source IS NOT NULL))) AS recs FROM found_raw)
         SELECT rule,
@@ -148,7 +148,7 @@ def execute_rules(con: duckdb.DuckDBPyConnection, business_date: date, key: byte
                substr(sha256(to_json(recs)::VARCHAR), 1, 16) AS evidence_hash, event_date
         FROM f ORDER BY rule, finding_id""")
     con.execute("DROP TABLE found_raw")
-    dup = con.execute("SELECT count(*) - count(DISTINCT finding_id) FROM chk.found"
+    dup = con.execute("SELECT count(*) - count(DISTINCT finding_id) FROM chk_found"
                       ).fetchall()[0][0]
     if dup:
         raise RuntimeError(f"check: {dup} findings share an id (a rule returned one subject "
@@ -162,7 +162,7 @@ def store_findings(con: duckdb.DuckDBPyConnection, run_id: str, reviews: pd.Data
     con.execute(f"DELETE FROM {CHECK}.finding_seen WHERE run_id = ?", [run_id])
     con.execute(f"""INSERT INTO {CHECK}.finding_seen
         SELECT ?, finding_id, rule, person_id, subject_key, evidence, amount_monthly,
-               amount_total, months, evidence_hash, event_date FROM chk.found""", [run_id])
+               amount_total, months, evidence_hash, event_date FROM chk_found""", [run_id])
     rv = reviews if reviews is not None and len(reviews) else pd.DataFrame(
         {"finding_id": pd.Series(dtype=object), "status": pd.Series(dtype=object),
          "reason": pd.Series(dtype=object), "user": pd.Series(dtype=object),

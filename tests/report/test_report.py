@@ -201,3 +201,23 @@ def test_report_stage_writes_into_the_runs_folder(master: Path, tmp_path: Path) 
         "findings.csv", "findings.xlsx", "report.html"]
     with pytest.raises(StageFailed):
         report_stage(Settings(home=tmp_path, master_db=tmp_path / "none.duckdb"), ctx)
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.text(alphabet="0123456789X", min_size=11, max_size=20))
+def test_mask_id_keeps_length_and_hides_the_middle(value: str) -> None:
+    out = mask_id(pd.Series([value])).iloc[0]
+    assert len(out) == len(value)
+    assert out[:6] == value[:6] and out[-4:] == value[-4:]
+    assert set(out[6:-4]) == {"*"}
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.text(alphabet="张王李欧阳明月芳伟", min_size=3, max_size=6))
+def test_mask_name_keeps_first_and_last_character(name: str) -> None:
+    out = mask_name(pd.Series([name])).iloc[0]
+    assert len(out) == len(name) and out[0] == name[0] and out[-1] == name[-1]
+    assert set(out[1:-1]) == {"*"}

@@ -321,3 +321,29 @@ def test_rule_declarations_are_complete() -> None:
     for info in rule_infos():
         assert info["title_zh"] and info["description_zh"] and info["department_zh"]
         assert info["severity"] in ("high", "medium", "low") and info["columns_zh"]
+
+
+def test_check_stage_needs_the_match_stage(tmp_path) -> None:
+    from unigrid.settings import Settings
+    from unigrid.stages import RunContext, StageFailed
+    from quality.rules.runner import check_stage
+
+    s = Settings(home=tmp_path, work_db=tmp_path / "work.duckdb",
+                 decisions_db=tmp_path / "decisions.duckdb")
+    with pytest.raises(StageFailed, match="match stage"):
+        check_stage(s, RunContext.for_date(BD))
+
+
+def test_finding_key_is_created_once_and_private(tmp_path) -> None:
+    import stat
+
+    from unigrid.settings import Settings
+    from quality.rules.runner import finding_key
+
+    s = Settings(home=tmp_path)
+    k1, k2 = finding_key(s), finding_key(s)
+    assert k1 == k2 and len(k1) == 64
+    mode = (tmp_path / "keys" / "finding.key").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+    from dataclasses import replace
+    assert finding_key(replace(s, extra={"UNIGRID_FINDING_KEY": "abc"})) == b"abc"

@@ -134,11 +134,11 @@ def read_source_raw(contract: "Contract", settings: "Settings",
     tables: list[pa.Table] = []
     data = sql_url if contract.format.type == "sql" else None
     for reader in open_readers(contract, settings, data=data):
-        with reader:
-            batches = list(reader.batches())
+        with reader:  # keep only the columns compared: memory stays small at city scale
+            batches = [b.select([c for c in wanted if c in b.schema.names])
+                       for b in reader.batches()]
         if batches:
-            t = pa.Table.from_batches(batches)
-            tables.append(t.select([c for c in wanted if c in t.column_names]))
+            tables.append(pa.Table.from_batches(batches))
     if not tables:
         return pd.DataFrame(columns=wanted)
     return pa.concat_tables(tables, promote_options="default").to_pandas(

@@ -215,3 +215,44 @@ def test_parse_args(argv, ok):
     else:
         with pytest.raises(SystemExit):
             bench.parse_args(argv)
+
+
+def test_comparisons_with_recordlinkage_on_the_whole_city():
+    acc = _acc()
+    acc["full"]["recordlinkage"] = acc.pop("subset")["recordlinkage"]
+    rows = bench.comparisons(acc, {"seconds": 10.0, "complete": True}, BASES, 100)
+    assert {(r["baseline"], r["scope"]) for r in rows} == {("splink", "full"),
+                                                           ("recordlinkage", "full")}
+
+
+def _truth_and_preds(tmp_path: Path, rl_keys: list[str]) -> dict:
+    import pandas as pd
+
+    truth = pd.DataFrame({"source": ["a"] * 4, "source_key": ["1", "2", "3", "4"],
+                          "person_id": ["P1", "P1", "P2", "P2"]})
+    (tmp_path / "truth").mkdir()
+    truth.to_parquet(tmp_path / "truth" / "records.parquet")
+    sp = truth.assign(person_id=["S1", "S1", "S2", "S3"])
+    rl = truth[truth.source_key.isin(rl_keys)].assign(person_id="R1")
+    sp.to_parquet(tmp_path / "sp.parquet")
+    rl.to_parquet(tmp_path / "rl.parquet")
+    return {"truth": str(tmp_path / "truth"), "work_db": str(tmp_path / "none.duckdb"),
+            "assignments": {"splink": str(tmp_path / "sp.parquet"),
+                            "recordlinkage": str(tmp_path / "rl.parquet")}}
+
+
+def test_evaluate_child_whole_city(tmp_path: Path):
+    r = bench._child_evaluate(_truth_and_preds(tmp_path, ["1", "2", "3", "4"]))
+    assert "subset" not in r
+    assert r["full"]["unigrid"]["status"] == "not_available"
+    assert r["full"]["splink"]["recall"] == 0.5 and r["full"]["splink"]["precision"] == 1.0
+    rl = r["full"]["recordlinkage"]          # everything in one cluster: 2 of 6 pairs right
+    assert rl["precision"] == pytest.approx(2 / 6) and rl["recall"] == 1.0
+
+
+def test_evaluate_child_subset(tmp_path: Path):
+    r = bench._child_evaluate(_truth_and_preds(tmp_path, ["3", "4"]))
+    sub = r["subset"]
+    assert sub["records"] == 2 and "recordlinkage" not in r["full"]
+    assert sub["recordlinkage"]["f1"] == 1.0
+    assert sub["splink"]["records"] == 2 and sub["splink"]["recall"] == 0.0

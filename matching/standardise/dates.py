@@ -20,7 +20,7 @@ ambiguous with ``YYYYMM``); use :func:`parse_months` for ``YYYYMM`` or pass ``fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -62,12 +62,13 @@ TIMESTAMP_FORMATS: tuple[tuple[str, str], ...] = (
 """Built-in timestamp formats; anything else ISO 8601 goes through pandas' ISO parser."""
 
 _TIME_SUFFIX = r"(?:[T ]|\s+)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?"
-_STRING = "string"
+_STRING = pd.StringDtype("python")
+_ARROW = pd.StringDtype("pyarrow")  # internal text: RE2 matches and replacements in C++
 
 
 def _prepare(s: pd.Series) -> pd.Series:
-    """Text for parsing: NFKC, stripped, inner runs of spaces collapsed, empty -> NA."""
-    t = s.astype(_STRING).str.normalize("NFKC").str.strip()
+    """Text for parsing (Arrow-backed): NFKC, stripped, inner runs of spaces collapsed, empty -> NA."""
+    t = s.astype(_ARROW).str.normalize("NFKC").str.strip()
     t = t.str.replace(r"\s+", " ", regex=True)
     return t.mask(t == "")
 
@@ -92,8 +93,8 @@ def _excel_serial(out: pd.Series, t: pd.Series) -> pd.Series:
     if not todo.any():
         return out
     n = pd.to_numeric(t[todo], errors="coerce").astype(float)
-    n = n.where((n >= EXCEL_MIN) & (n <= EXCEL_MAX))
-    days = np.floor(n.to_numpy(dtype=float))
+    n = n[(n >= EXCEL_MIN) & (n <= EXCEL_MAX)]
+    days = np.floor(n.to_numpy(dtype=float)).astype(np.int64)
     parsed = pd.Series(EXCEL_EPOCH + pd.to_timedelta(days, unit="D"), index=n.index)
     return out.fillna(parsed.astype("datetime64[ns]"))
 
@@ -130,14 +131,17 @@ def _numbers_as_text(s: pd.Series) -> pd.Series:
     """Numeric columns (Excel cells) as text without a trailing ``.0``."""
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         f = s.astype(float)
-        whole = f.notna() & (np.floor(f) == f)
-        t = f.astype(_STRING)
-        return t.where(~whole, f.where(whole).astype("Int64").astype(_STRING))
-    t = s.astype(_STRING)
-    return t.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+        whole = f.notna() & np.isfinite(f) & (np.floor(f) == f)
+        t = f.astype(_ARROW)
+        return t.where(~whole, f.where(whole).astype("Int64").astype(_ARROW))
+    t = s.astype(_ARROW)
+    float_text = t.str.fullmatch(r"[0-9]+\.0+").fillna(False).astype(bool)
+    if float_text.any():
+        t = t.where(~float_text, t.str.replace(r"\.0+$", "", regex=True))
+    return t
 
 
-def parse_dates(s: pd.Series, formats: Sequence[str] = (), *, pivot: int = TWO_DIGIT_PIVOT) -> pd.Series:
+def _parse_dates(s: pd.Series, formats: Sequence[str] = (), *, pivot: int = TWO_DIGIT_PIVOT) -> pd.Series:
     """Parse dates; returns datetime64[ns] (midnight), NaT where nothing parses.
 
     ``formats`` (strptime patterns) are tried first, then the built-in set of the module docstring.
@@ -150,7 +154,8 @@ def parse_dates(s: pd.Series, formats: Sequence[str] = (), *, pivot: int = TWO_D
     out = _empty(s.index)
     for fmt in formats:
         out = _try(out, t, fmt)
-    date_part = t.str.replace(f"{_TIME_SUFFIX}$", "", regex=True).str.strip()
+    timed = t.str.contains(":", regex=False).fillna(False).astype(bool)
+    date_part = t.where(~timed, t.str.replace(f"{_TIME_SUFFIX}$", "", regex=True).str.strip())
     for fmt, guard in DATE_FORMATS:
         out = _try(out, date_part, fmt, guard)
     out = _excel_serial(out, t)
@@ -158,7 +163,7 @@ def parse_dates(s: pd.Series, formats: Sequence[str] = (), *, pivot: int = TWO_D
     return out.dt.normalize()
 
 
-def parse_months(s: pd.Series, formats: Sequence[str] = ()) -> pd.Series:
+def _parse_months(s: pd.Series, formats: Sequence[str] = ()) -> pd.Series:
     """Parse months (``YYYYMM``, ``YYYY-MM``, ``YYYY/MM``, ``YYYY.MM``, ``YYYY年M月``) to the first day.
 
     ``formats`` first; full dates (any :func:`parse_dates` format) also give their month's first
@@ -175,11 +180,11 @@ def parse_months(s: pd.Series, formats: Sequence[str] = ()) -> pd.Series:
         out = _try(out, t, fmt, guard)
     rest = out.isna() & t.notna()
     if rest.any():
-        out = out.fillna(parse_dates(s[rest]))
+        out = out.fillna(_parse_dates(s[rest]))
     return out.dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
 
 
-def parse_timestamps(s: pd.Series, formats: Sequence[str] = ()) -> pd.Series:
+def _parse_timestamps(s: pd.Series, formats: Sequence[str] = ()) -> pd.Series:
     """Parse timestamps; returns naive datetime64[ns] in local (Asia/Shanghai) time.
 
     ``formats`` first, then the built-in timestamp formats, then pandas' ISO 8601 parser (offsets
@@ -205,5 +210,47 @@ def parse_timestamps(s: pd.Series, formats: Sequence[str] = ()) -> pd.Series:
     # date-only values are midnight; a value with a time part that did not parse stays NaT
     rest = out.isna() & t.notna() & ~t.str.contains(r"\d:\d{2}", regex=True, na=False)
     if rest.any():
-        out = out.fillna(parse_dates(s[rest]))
+        out = out.fillna(_parse_dates(s[rest]))
     return out
+
+
+def _by_distinct(s: pd.Series, parse: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """Apply ``parse`` once per distinct value (``pd.factorize``) and spread the result back."""
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return parse(s)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    if len(uniques) == len(s):
+        return parse(s)
+    if len(uniques) == 0:
+        return _empty(s.index)
+    parsed = parse(pd.Series(uniques)).to_numpy(dtype="datetime64[ns]")
+    values = np.where(codes >= 0, parsed[np.maximum(codes, 0)], np.datetime64("NaT", "ns"))
+    return pd.Series(values, index=s.index, dtype="datetime64[ns]")
+
+
+def parse_dates(s: pd.Series, formats: Sequence[str] = (), *, pivot: int = TWO_DIGIT_PIVOT) -> pd.Series:
+    """Parse dates; returns datetime64[ns] (midnight), NaT where nothing parses.
+
+    ``formats`` (strptime patterns) are tried first, then the built-in set of the module docstring.
+    Datetime input is returned as dates (time dropped; tz-aware converted to Asia/Shanghai).
+    Each distinct value is parsed once (dates repeat a lot).
+    """
+    return _by_distinct(s, lambda u: _parse_dates(u, formats, pivot=pivot))
+
+
+def parse_months(s: pd.Series, formats: Sequence[str] = ()) -> pd.Series:
+    """Parse months (``YYYYMM``, ``YYYY-MM``, ``YYYY/MM``, ``YYYY.MM``, ``YYYY年M月``) to the first day.
+
+    ``formats`` first; full dates (any :func:`parse_dates` format) also give their month's first
+    day. Returns datetime64[ns]; NaT where nothing parses or the month is not 1..12.
+    """
+    return _by_distinct(s, lambda u: _parse_months(u, formats))
+
+
+def parse_timestamps(s: pd.Series, formats: Sequence[str] = ()) -> pd.Series:
+    """Parse timestamps; returns naive datetime64[ns] in local (Asia/Shanghai) time.
+
+    ``formats`` first, then the built-in timestamp formats, then pandas' ISO 8601 parser (offsets
+    converted to Asia/Shanghai), then :func:`parse_dates` (midnight) for date-only values.
+    """
+    return _by_distinct(s, lambda u: _parse_timestamps(u, formats))

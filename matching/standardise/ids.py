@@ -47,7 +47,8 @@ USABLE_STATUSES = frozenset({"valid", "legacy15"})
 MIN_BIRTH_YEAR = 1850
 """Birth years before this are treated as ``bad_date``."""
 
-_STRING = "string"
+_STRING = pd.StringDtype("python")
+_ARROW = pd.StringDtype("pyarrow")
 _APOSTROPHES = "'\u2018\u2019`\u00b4"
 _DASHES = "\\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
 
@@ -75,7 +76,7 @@ def clean_id(s: pd.Series) -> pd.Series:
     """
     text = _as_text(s)
     # fast path: most values are already clean (ASCII digits, final X); only the rest is cleaned
-    clean = text.str.fullmatch(r"[0-9]{17}[0-9X]|[0-9]{15}", na=False)
+    clean = text.astype(_ARROW).str.fullmatch(r"[0-9]{17}[0-9X]|[0-9]{15}").fillna(False).astype(bool)
     if bool(clean.all()):
         return text
     t = text[~clean].str.normalize("NFKC")
@@ -181,51 +182,56 @@ def classify_ids(s: pd.Series) -> pd.DataFrame:
       is an assumption).
     """
     c = clean_id(s)
-    n = len(c)
-    status = pd.Series("valid", index=c.index, dtype=_STRING)
-    length = c.str.len()
-    is15 = c.str.fullmatch(r"[0-9]{15}", na=False)
-    shape18 = c.str.fullmatch(r"[0-9]{17}[0-9X]", na=False)
-    digitsx = c.str.fullmatch(r"[0-9]+X?", na=False)
-    scientific = c.str.fullmatch(r"[0-9]+(\.[0-9]*)?E\+?[0-9]+", na=False)
-    check_ok = check_digit_ok(c.where(shape18))
-    zeros = shape18 & c.str.endswith("000").fillna(False).astype(bool) & ~check_ok
+    a = c.astype(_ARROW)  # Arrow-backed: RE2 full matches, slices and concatenation in C++
 
-    id18 = c.where(shape18).fillna(upgrade15(c)).astype(_STRING)
+    def full(pattern: str) -> np.ndarray:
+        return a.str.fullmatch(pattern).to_numpy(dtype=bool, na_value=False)
+
+    missing = a.isna().to_numpy(dtype=bool)
+    is15 = full(r"[0-9]{15}")
+    shape18 = full(r"[0-9]{17}[0-9X]")
+    digitsx = full(r"[0-9]+X?")
+    scientific = full(r"[0-9]+(?:\.[0-9]*)?E\+?[0-9]+")
+    readable = is15 | shape18
+
+    first17 = a.str.slice(0, 17).where(shape18, a.str.slice(0, 6) + "19" + a.str.slice(6, 15))
+    first17 = first17.where(readable)
+    check = check_char(first17).astype(_ARROW)
+    check_ok = (check == a.str.slice(17, 18)).to_numpy(dtype=bool, na_value=False) & shape18
+    zeros = shape18 & a.str.endswith("000").to_numpy(dtype=bool, na_value=False) & ~check_ok
+    id18 = a.where(shape18, first17 + check).where(readable & ~zeros)
     birth = _birth_dates(id18.str.slice(6, 14))
+    no_birth = birth.isna().to_numpy(dtype=bool)
 
-    status[shape18 & ~check_ok] = "bad_check"
-    status[(shape18 & check_ok | is15) & birth.isna()] = "bad_date"
-    status[is15 & birth.notna()] = "legacy15"
-    status[digitsx & ~is15 & ~shape18] = "bad_length"
-    status[~digitsx] = "bad_chars"
-    status[scientific | zeros] = "lost_digits"
-    status[c.isna()] = "missing"
-
-    readable = shape18 | is15
-    id18 = id18.where(readable & ~zeros)
-    odd = id18.str.slice(16, 17).isin(list("13579")).fillna(False).to_numpy(dtype=bool)
-    sex = pd.Series(np.where(odd, "男", "女"), index=c.index, dtype=_STRING)
+    status = np.select(
+        [missing, scientific | zeros, ~digitsx, ~readable, shape18 & ~check_ok, no_birth, is15],
+        ["missing", "lost_digits", "bad_chars", "bad_length", "bad_check", "bad_date", "legacy15"],
+        default="valid",
+    ).astype(object)
+    usable = np.isin(status, list(USABLE_STATUSES))
+    has18 = id18.notna().to_numpy(dtype=bool)
+    odd = id18.str.slice(16, 17).isin(list("13579")).to_numpy(dtype=bool, na_value=False)
     region = id18.str.slice(0, 6)
-    known = region.isin(region_codes()).fillna(False).astype(bool)
-    seq15 = c.where(is15).str.slice(12, 15).isin(["996", "997", "998", "999"])
+    seq15 = a.str.slice(12, 15).isin(["996", "997", "998", "999"]).to_numpy(dtype=bool, na_value=False)
+    foreign = shape18 & (a.str.slice(0, 1) == "9").to_numpy(dtype=bool, na_value=False)
 
-    out = pd.DataFrame(
+    def text(x: pd.Series) -> pd.Series:
+        return x.astype(_STRING)
+
+    return pd.DataFrame(
         {
-            "id18": id18,
-            "id_key": id18.where(status.isin(USABLE_STATUSES)),
-            "id_status": status,
-            "id_birth_date": birth.where(id18.notna()).astype("datetime64[ns]"),
-            "id_sex": sex.where(id18.notna()),
-            "id_region": region,
-            "region_known": known,
-            "foreign_permanent": (shape18 & (id18.str.slice(0, 1) == "9")).fillna(False).astype(bool),
-            "centenarian_possible": (is15 & seq15).fillna(False).astype(bool),
+            "id18": text(id18),
+            "id_key": text(id18.where(usable)),
+            "id_status": pd.Series(status, index=c.index, dtype=_STRING),
+            "id_birth_date": birth.where(has18).astype("datetime64[ns]"),
+            "id_sex": pd.Series(np.where(odd, "男", "女"), index=c.index, dtype=_STRING).where(has18),
+            "id_region": text(region),
+            "region_known": region.isin(region_codes()).to_numpy(dtype=bool, na_value=False),
+            "foreign_permanent": foreign,
+            "centenarian_possible": is15 & seq15,
         },
         index=c.index,
     )
-    assert len(out) == n
-    return out
 
 
 def is_valid_id(x: object) -> bool:

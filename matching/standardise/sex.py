@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 MALE, FEMALE = "男", "女"
@@ -27,7 +28,17 @@ def _key(s: pd.Series) -> pd.Series:
 
 
 def normalise_sex(s: pd.Series, codes: Mapping[str, str] | None = None) -> pd.Series:
-    """'男' / '女' / NA for each value (``string`` dtype, same index); ``codes`` applied first."""
+    """'男' / '女' / NA for each value (``string`` dtype, same index); ``codes`` applied first.
+
+    Each distinct value is read once (``pd.factorize``): a sex column has a handful of them.
+    """
+    ids, uniques = pd.factorize(s, use_na_sentinel=True)
+    read = _normalise(pd.Series(uniques, dtype=object), codes).to_numpy(dtype=object, na_value=None)
+    values = np.where(ids >= 0, read[np.maximum(ids, 0)] if len(read) else None, None)
+    return pd.Series(values, index=s.index, dtype="string")
+
+
+def _normalise(s: pd.Series, codes: Mapping[str, str] | None) -> pd.Series:
     t = _key(s)
     if codes:
         table = {k.strip().upper(): str(v) for k, v in codes.items()}

@@ -320,7 +320,14 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
             try:
                 has_prev = live.exists()
                 has_dec = Path(settings.decisions_db).exists()
-                _attach(con, Path(settings.work_db), WORK)
+                work = Path(settings.work_db)
+                if not work.exists():
+                    raise LookupError(f"no work database at {work}: run the earlier stages")
+                try:
+                    _attach(con, work, WORK)
+                except duckdb.Error as exc:  # e.g. still open for writing in this process
+                    raise RuntimeError(f"cannot attach the work database {work} read-only "
+                                       f"(close other connections to it first): {exc}") from exc
                 if has_prev:
                     _attach(con, live, PREV)
                 if has_dec:

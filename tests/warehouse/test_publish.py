@@ -253,3 +253,21 @@ def test_event_history_table_is_preferred(settings: Settings) -> None:
         detail = con.execute("SELECT detail->>'records' FROM master.person_event "
                              "WHERE run_id = '20261101'").fetchone()[0]
     assert ev == {"20261101": 1, RUN1: 4} and detail == "1"
+
+
+def test_missing_work_db_is_a_lookup_error(tmp_path: Path) -> None:
+    from tests.warehouse.conftest import settings_at
+    s = settings_at(tmp_path)
+    with pytest.raises(LookupError, match="no work database"):
+        publish(s, RUN1)
+    assert not s.master_db.exists() and _leftovers(s) == []
+
+
+def test_work_db_open_for_writing_in_process_is_named(settings: Settings) -> None:
+    held = duckdb.connect(str(settings.work_db))
+    try:
+        with pytest.raises(RuntimeError, match="cannot attach the work database"):
+            publish(settings, RUN1)
+    finally:
+        held.close()
+    assert publish(settings, RUN1).counts["master.person"] == 40

@@ -24,8 +24,9 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_condition_partial,
 )
 
-PASSING_STATUSES = ("valid",)
-"""Statuses that pass; ``legacy15`` is added when legacy numbers are allowed."""
+PASSING_STATUSES = ("valid", "missing")
+"""Statuses that pass (``missing``: nothing left after cleaning, e.g. a lone apostrophe: that
+is for a not-null expectation to judge); ``legacy15`` is added when legacy numbers are allowed."""
 
 
 def resident_id_ok(values: pd.Series, allow_legacy15: bool = True) -> pd.Series:

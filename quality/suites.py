@@ -116,6 +116,15 @@ class SuiteSpec:
     source: str
     specs: list[ExpectationSpec] = field(default_factory=list)
 
+    def columns(self) -> set[str]:
+        """Every validation-frame column the suite reads (expectation columns, row conditions)."""
+        out: set[str] = set()
+        for s in self.specs:
+            out |= {str(s.kwargs[k]) for k in ("column", "column_A", "column_B") if k in s.kwargs}
+            if s.row_condition_not_null:
+                out.add(s.row_condition_not_null)
+        return out
+
     def first_of_kind(self) -> list[int]:
         """For each spec, the index of the first spec with the same identity.
 

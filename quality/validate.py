@@ -181,10 +181,16 @@ def raw_table_columns(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
         "AND table_name=? ORDER BY ordinal_position", [source]).fetchall()]
 
 
+TRIM_CHARS = " \t\r\n\u3000\u00a0\ufeff"
+"""Characters stripped from both ends of source text (ASCII and full-width spaces, NBSP, BOM)."""
+
+
 def read_raw(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
              ) -> tuple[pd.DataFrame, int]:
     """The run's rows to validate (ordered by file, row number) and the count of unchanged rows.
 
+    Only lineage columns and the contract's source columns are read; the source text is
+    stripped of surrounding spaces in SQL, blank text becoming NULL.
     Raises :class:`ValidationError` when ``raw.<source>`` does not exist.
     """
     cols = raw_table_columns(con, contract.name)
@@ -201,7 +207,12 @@ def read_raw(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
             f"SELECT count(*) FROM {table} WHERE {where} AND _change = 'unchanged'",
             params).fetchone()[0]
         where += " AND coalesce(_change, '') <> 'unchanged'"
-    df = con.execute(f"SELECT * FROM {table} WHERE {where} ORDER BY {order}", params).df()
+    wanted = set(contract.source_columns)
+    select = [_q(c) for c in cols if c.startswith("_")]
+    select += [f"NULLIF(trim({_q(c)}, '{TRIM_CHARS}'), '') AS {_q(c)}"
+               for c in cols if c in wanted]
+    df = con.execute(f"SELECT {', '.join(select)} FROM {table} WHERE {where} ORDER BY {order}",
+                     params).df()
     return df.reset_index(drop=True), int(unchanged)
 
 
@@ -236,8 +247,10 @@ def run_expectations(frame: pd.DataFrame, spec: SuiteSpec,
     # every failing row's index (minutes on a million rows) for a store we never read.
     # The row id is the frame's *named index*: GX then lists failing rows without reading a
     # cell per row, and exclude_unexpected_values makes it one list per expectation.
-    indexed = frame.set_index(pd.Index(frame[INDEX_COLUMN].to_numpy(), name=INDEX_COLUMN))
-    indexed = indexed.drop(columns=[INDEX_COLUMN])
+    # Only the columns the suite reads: GX copies the domain frame for many of its metrics.
+    used = spec.columns()
+    indexed = frame[[c for c in frame.columns if c in used]]
+    indexed = indexed.set_axis(pd.Index(frame[INDEX_COLUMN].to_numpy(), name=INDEX_COLUMN))
     res = batch.get_batch(batch_parameters={"dataframe": indexed}).validate(
         suite, result_format={"result_format": "COMPLETE",
                               "unexpected_index_column_names": [INDEX_COLUMN],
@@ -364,15 +377,14 @@ def top_reasons(reasons: pd.DataFrame, raw: pd.DataFrame, limit: int = 20) -> li
 
 # ----------------------------------------------------------------------------------------- write
 
-def _raw_json(raw: pd.DataFrame, rids: np.ndarray, contract: Contract) -> list[str]:
-    """The source columns of the given rows as JSON objects (one string per row)."""
-    cols = [c for c in raw.columns if not c.startswith("_")]
-    if len(rids) == 0:
-        return []
-    sub = raw.iloc[rids][cols].astype("object")
-    sub = sub.where(sub.notna(), None)
-    text = sub.to_json(orient="records", lines=True, force_ascii=False)
-    return text.rstrip("\n").split("\n")
+def _raw_json_sql(con: duckdb.DuckDBPyConnection, source: str) -> str:
+    """SELECT of the run's raw rows as ``(_file, _row_no, raw JSON)``: every source column
+    (not the lineage ones) exactly as landed. Parameter ``$run_id``."""
+    cols = [c for c in raw_table_columns(con, source) if not c.startswith("_")]
+    pairs = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}', {_q(c)}" for c in cols)
+    file = "_file" if "_file" in raw_table_columns(con, source) else "NULL::VARCHAR AS _file"
+    return (f"SELECT {file}, _row_no, json_object({pairs}) AS raw "
+            f"FROM raw.{_q(source)} WHERE _run_id = $run_id")
 
 
 def _staged_select(contract: Contract) -> str:
@@ -426,7 +438,6 @@ def write_results(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: st
         "source_key": frame["_source_key"].to_numpy(dtype=object)[bad],
         "row_no": raw["_row_no"].to_numpy()[bad] if "_row_no" in raw else bad + 1,
         "file": raw["_file"].to_numpy(dtype=object)[bad] if "_file" in raw else None,
-        "raw": pd.Series(_raw_json(raw, bad, contract), dtype="object"),
     })
     keys = pd.DataFrame({"k": frame["_source_key"].dropna().unique()})
     er = pd.DataFrame([{"idx": o.index, "expectation": o.label, "column": o.column,
@@ -454,15 +465,17 @@ def write_results(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: st
             ORDER BY s._rid""", {"run_id": run_id, "source": src})
         con.register("_q_rows", qrows)
         con.register("_q_reasons", reasons)
-        con.execute("""
+        con.execute(f"""
             INSERT INTO quarantine.row
-            SELECT $source, $run_id, q.source_key, q.row_no, q.file, q.raw::JSON, r.reasons,
+            SELECT $source, $run_id, q.source_key, q.row_no, q.file, j.raw, r.reasons,
                    now()::TIMESTAMP
             FROM _q_rows q JOIN (
-                SELECT _rid, list({'rule': rule, 'column': "column", 'value': "value"}
+                SELECT _rid, list({{'rule': rule, 'column': "column", 'value': "value"}}
                                   ORDER BY ord, rule) AS reasons
                 FROM _q_reasons GROUP BY _rid
             ) r USING (_rid)
+            LEFT JOIN ({_raw_json_sql(con, src)}) j
+              ON j._file IS NOT DISTINCT FROM q.file AND j._row_no = q.row_no
             ORDER BY q._rid""", {"run_id": run_id, "source": src})
         con.execute("DELETE FROM meta.expectation_result WHERE run_id = ? AND source = ?",
                     [run_id, src])
@@ -535,7 +548,7 @@ def validate_source(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: 
     raw, res.rows_unchanged = read_raw(con, contract, run_id)
     res.rows_read = len(raw)
     t1 = time.perf_counter()
-    frame, warnings = build_frame(raw, contract)
+    frame, warnings = build_frame(raw, contract, cleaned=True)
     res.messages += warnings
     spec = suite_specs(contract, today or run_date(run_id))
     t2 = time.perf_counter()

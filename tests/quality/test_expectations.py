@@ -26,6 +26,7 @@ CASES: list[tuple[str, str | None, bool]] = [
     ("lost digits (scientific)", "4.20502E+17", False),
     ("lost digits (Excel 000)", "420502199001014000", False),
     ("null is skipped", None, True),
+    ("nothing left after cleaning is skipped", "' -", True),
 ]
 
 

@@ -3,8 +3,8 @@
 One run, on one generated city:
 
 1. generate the city (or reuse it when its manifest has the same persons and seed);
-2. run every pipeline stage on a fresh home, each in its own process, measuring wall time and
-   peak resident memory (``os.wait4`` gives the child's own ``ru_maxrss``);
+2. run every pipeline stage on a fresh home, each in its own process, measuring wall time, CPU
+   time (``os.wait4``) and peak resident memory (the child's own ``VmHWM``);
 3. the plain baselines on the same exports: Splink 5 with generic cleaning (its linking step
    timed apart) and recordlinkage 0.16 on a subset of persons it can handle;
 4. accuracy (pairwise P/R/F1 by cluster-size arithmetic, :func:`matching.evaluate.evaluate_frames`)
@@ -98,9 +98,11 @@ def run_measured(cmd: Sequence[str], env: Mapping[str, str] | None = None,
                  ) -> tuple[float, float, int, float]:
     """Run ``cmd`` to completion: ``(wall seconds, peak RSS MiB, exit code, CPU seconds)``.
 
-    The peak is the child's own ``ru_maxrss`` from ``wait4`` (it includes the descendants the
-    child waited for), so each stage's figure is its own, not the running maximum. CPU seconds
-    (user + system) say how much work it was when a busy machine stretches the wall time.
+    The peak is the child's ``ru_maxrss`` from ``wait4`` (it includes the descendants the child
+    waited for). Linux carries the parent's resident size at fork into that figure, so it is
+    never below the caller's own size: children of :func:`run_child` report their exact peak
+    themselves (:func:`self_peak_rss_mb`). CPU seconds (user + system) say how much work it
+    was when a busy machine stretches the wall time.
     """
     out = open(log, "ab") if log else subprocess.DEVNULL
     try:
@@ -117,6 +119,21 @@ def run_measured(cmd: Sequence[str], env: Mapping[str, str] | None = None,
             usage.ru_utime + usage.ru_stime)
 
 
+def self_peak_rss_mb() -> float:
+    """This process's own peak resident size (``VmHWM``, counted from its ``exec``), or its
+    children's if larger; falls back to ``ru_maxrss`` where ``/proc`` is missing."""
+    import resource
+
+    children = maxrss_mb(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return max(int(line.split()[1]) / 1024, children)
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(maxrss_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss), children)
+
+
 def run_child(kind: str, spec: dict[str, Any], work: Path, env: Mapping[str, str],
               tag: str) -> Measured:
     """Run one bench step (``python -m unigrid.bench child <kind>``) and read its result."""
@@ -130,6 +147,7 @@ def run_child(kind: str, spec: dict[str, Any], work: Path, env: Mapping[str, str
     seconds, rss, code, cpu = run_measured(cmd, env=env, cwd=work, log=logs / f"{tag}.log")
     if result_path.exists():
         result = json.loads(result_path.read_text(encoding="utf-8"))
+        rss = float(result.pop("_peak_rss_mb", rss))
     else:
         result = {"status": "failed",
                   "messages": [f"{kind} process exited with code {code} without a result "
@@ -279,6 +297,7 @@ def child_main(kind: str, spec_path: Path, result_path: Path) -> int:
         result = _CHILDREN[kind](spec)
     except Exception as exc:  # noqa: BLE001 - reported as the step's status
         result = {"status": "failed", "messages": [f"{type(exc).__name__}: {exc}"]}
+    result["_peak_rss_mb"] = self_peak_rss_mb()
     Path(result_path).write_text(json.dumps(result, default=str, ensure_ascii=False, indent=1),
                                  encoding="utf-8")
     return 0 if result.get("status") != "failed" else 1

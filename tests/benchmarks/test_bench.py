@@ -19,13 +19,25 @@ def test_maxrss_mb(raw, system, mb):
     assert bench.maxrss_mb(raw, system) == mb
 
 
-def test_run_measured_reports_the_childs_own_peak(tmp_path: Path):
+def test_run_measured_wall_and_peak(tmp_path: Path):
     big = [sys.executable, "-c", "b = b'x' * (200 * 1024 * 1024)"]
-    small = [sys.executable, "-c", "pass"]
-    s_big, rss_big, code, _ = bench.run_measured(big)
-    s_small, rss_small, _, _ = bench.run_measured(small)
-    assert code == 0 and s_big > 0 and s_small > 0
-    assert rss_big > 190 and rss_small < 100, (rss_big, rss_small)   # per child, not the running maximum
+    seconds, rss, code, _ = bench.run_measured(big)
+    assert code == 0 and seconds > 0 and rss > 190
+
+
+@pytest.mark.parametrize("mb,low,high", [(0, 0, 100), (200, 190, 400)])
+def test_self_peak_is_the_childs_own(mb, low, high):
+    """Launched from this (large) test process, a child still reports only its own peak."""
+    code = (f"b = b'x' * ({mb} * 1024 * 1024)\n"
+            "from unigrid.bench import self_peak_rss_mb; print(self_peak_rss_mb())")
+    out = __import__("subprocess").run([sys.executable, "-c", code], capture_output=True,
+                                       text=True, check=True).stdout
+    assert low < float(out) < high
+
+
+def test_run_child_uses_the_reported_peak(tmp_path: Path):
+    m = bench.run_child("nonsense-kind", {}, tmp_path, {**__import__("os").environ}, "p")
+    assert 0 < m.peak_rss_mb < 150     # the child's VmHWM, not this process's size at fork
 
 
 def test_run_measured_cpu_seconds():
@@ -77,9 +89,21 @@ def test_child_stage_survives_a_crashing_runner(tmp_path: Path, monkeypatch):
     assert r["seconds"] >= 0
 
 
-def test_run_child_without_result_is_failed(tmp_path: Path):
+def test_run_child_unknown_kind_is_failed(tmp_path: Path):
     m = bench.run_child("nonsense-kind", {}, tmp_path, {**__import__("os").environ}, "t")
+    assert m.returncode == 1 and m.result["status"] == "failed"
+    assert "KeyError" in m.result["messages"][0]
+
+
+def test_run_child_without_result_is_failed(tmp_path: Path):
+    fake = tmp_path / "fake" / "unigrid"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('broken install')\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path / "fake")}
+    m = bench.run_child("evaluate", {}, tmp_path / "work", env, "crash")
     assert m.returncode != 0 and m.result["status"] == "failed"
+    assert "without a result" in m.result["messages"][0]
+    assert "broken install" in (tmp_path / "work" / "logs" / "crash.log").read_text()
 
 
 def test_child_env_owns_the_paths(tmp_path: Path, monkeypatch):

@@ -43,9 +43,6 @@ from quality.suites import (
 
 log = logging.getLogger(__name__)
 
-LINEAGE = ("_run_id", "_source", "_source_key", "_row_no", "_file", "_row_hash", "_extracted_at")
-"""Lineage columns copied from raw to staged."""
-
 SQL_TYPES = {"text": "VARCHAR", "id": "VARCHAR", "sex": "VARCHAR", "date": "DATE",
              "month": "DATE", "timestamp": "TIMESTAMP", "decimal": "DECIMAL(18,2)",
              "integer": "BIGINT"}
@@ -369,7 +366,8 @@ def top_reasons(reasons: pd.DataFrame, raw: pd.DataFrame, limit: int = 20) -> li
     for (rule, column), n in counts.head(limit).items():
         ex = r[(r["rule"] == rule) & (r["column"] == column)].head(EXAMPLES_PER_REASON)
         out.append({"rule": rule, "column": column, "rows": int(n),
-                    "examples": [{"row_no": int(a), "file": (str(f) if f is not None else None),
+                    "examples": [{"row_no": int(a),
+                                  "file": (os.path.basename(str(f)) if f is not None else None),
                                   "value": v} for a, f, v in
                                  zip(ex["row_no"], ex["file"], ex["value"])]})
     return out

@@ -25,8 +25,11 @@ class Settings:
     """Root folder for everything unigrid writes by default."""
     work_db: Path = Path("var/work.duckdb")
     """DuckDB file for a run's working layers: raw, staged, quarantine, std, link."""
-    master_db: Path = Path("var/master.duckdb")
-    """DuckDB file readers see: master and audit schemas, replaced atomically on publish."""
+    master_db: Path = Path("var/unigrid.duckdb")
+    """DuckDB file readers see: master and audit schemas, replaced atomically on publish.
+
+    Not named ``master.duckdb``: DuckDB names a file's catalog after the file, and a catalog
+    ``master`` would make ``master.person`` ambiguous for readers who connect directly."""
     decisions_db: Path = Path("var/decisions.duckdb")
     """DuckDB file of human review decisions (append-only); kept apart from runs and master."""
     contracts_dir: Path = DEFAULT_CONTRACTS_DIR
@@ -95,7 +98,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: Path | None
     home = Path(values.get("home", Settings.home))
     defaults = {
         "work_db": home / "work.duckdb",
-        "master_db": home / "master.duckdb",
+        "master_db": home / "unigrid.duckdb",
         "decisions_db": home / "decisions.duckdb",
         "source_root": home / "city" / "exports",
         "truth_dir": home / "city" / "truth",

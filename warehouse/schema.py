@@ -469,16 +469,15 @@ def data_dictionary_markdown() -> str:
         "Generated from `warehouse/schema.py` (`python -m warehouse.schema > "
         "docs/data-dictionary.md`); a test keeps this file equal to the declarations.",
         "",
-        "The master is the DuckDB file `settings.master_db` (default `var/master.duckdb`), "
+        "The master is the DuckDB file `settings.master_db` (default `var/unigrid.duckdb`), "
         "replaced atomically by each publish (write, audit, swap): open it read-only and briefly "
         "(`warehouse.queries.open_master`). When `UNIGRID_PG_URL` is set, the same tables are "
         "published to PostgreSQL in the schemas `master` and `audit`, swapped in one transaction "
         "(PostgreSQL also has `audit.alembic_version`, the migration version of those tables).",
         "",
-        "Opening the DuckDB file yourself: DuckDB names the catalog after the file (`master`), "
-        "the same as the schema, so `SELECT * FROM master.person` is ambiguous on a direct "
-        "connection. Either attach it under another name (`ATTACH 'var/master.duckdb' AS mdb "
-        "(READ_ONLY); USE mdb;`, which `open_master` does) or write `master.master.person`. "
+        "Opening the DuckDB file yourself: `duckdb.connect('var/unigrid.duckdb', read_only=True)` "
+        "then `SELECT * FROM master.person`. Do not name the file `master.duckdb`: DuckDB names "
+        "the catalog after the file, and a catalog `master` makes `master.person` ambiguous. "
         "Keep connections short: a publish replaces the file, and an open connection keeps "
         "reading the master it opened.",
         "",

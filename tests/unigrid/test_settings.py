@@ -11,7 +11,7 @@ def test_defaults_are_embedded_under_var(tmp_path: Path) -> None:
     s = load_settings(env={}, cwd=tmp_path)
     assert s.home == tmp_path / "var"
     assert s.work_db == tmp_path / "var" / "work.duckdb"
-    assert s.master_db == tmp_path / "var" / "master.duckdb"
+    assert s.master_db == tmp_path / "var" / "unigrid.duckdb"
     assert s.decisions_db == tmp_path / "var" / "decisions.duckdb"
     assert s.contracts_dir.name == "contracts" and s.contracts_dir.is_absolute()
 

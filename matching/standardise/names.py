@@ -1,10 +1,11 @@
 """Person names: normalisation, flags, surname split, surname-aware pinyin, dialect-folded pinyin.
 
-Vectorised where pandas can be (NFKC, whitespace, dots, flags: ``Series.str``); the conversions
-that need a dictionary (OpenCC traditional -> simplified, pypinyin) run once per *distinct* value
-(``Series.unique()``) and are mapped back with a hash lookup. Names repeat a lot (a city of a few
-million has a few hundred thousand distinct names), so this costs a fraction of per-row work;
-OpenCC converts all distinct values in one call (joined by newlines).
+Every function works once per *distinct* name (``pd.factorize``) and spreads the result back with
+an integer take: names repeat a lot (a city of a few million has a few hundred thousand distinct
+names). On the distinct values, NFKC, whitespace, dots and flags are ``Series.str`` passes; OpenCC
+(traditional -> simplified) converts all of them in one call (joined by newlines); pinyin is a
+small Python function per distinct name that reads characters from a cache and calls pypinyin
+only for phrases and unusual text (see :func:`_pinyin_of`).
 
 Decisions:
 
@@ -22,8 +23,11 @@ Decisions:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 MIDDLE_DOT = "\u00b7"
@@ -126,20 +130,32 @@ def normalise_name(s: pd.Series) -> pd.Series:
     """Names for comparison: NFKC (full-width -> half-width), whitespace removed, middle-dot variants
     -> U+00B7 (no leading/trailing dot), Latin upper-cased, traditional -> simplified (OpenCC
     ``t2s``, 於 kept). Idempotent; ``string`` dtype, same index, nulls and empty -> NA."""
-    return _t2s_distinct(_before_t2s(s))
+    return _per_distinct(s, lambda u: _t2s_distinct(_before_t2s(u)))
+
+
+def _per_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``fn`` applied once per distinct value of ``s`` (``pd.factorize``), spread back (string dtype)."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    if len(uniques) == 0:
+        return pd.Series(pd.NA, index=s.index, dtype=_STRING)
+    done = fn(pd.Series(uniques, dtype=object)).to_numpy(dtype=object, na_value=None)
+    values = np.where(codes >= 0, done[np.maximum(codes, 0)], None)
+    return pd.Series(values, index=s.index, dtype=_STRING)
 
 
 def name_flags(s: pd.Series) -> pd.DataFrame:
     """Booleans per name: ``has_unknown`` (``?``, ``？``, U+FFFD or private-use characters),
     ``traditional`` (OpenCC changes it, 於 aside), ``minority_dot`` (has a dot-separated part)."""
-    pre = _before_t2s(s)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    pre = _before_t2s(pd.Series(uniques, dtype=object))
     post = _t2s_distinct(pre)
+    flags = {
+        "has_unknown": pre.str.contains(f"[{UNKNOWN_CHARS}]", regex=True),
+        "traditional": pre != post,
+        "minority_dot": pre.str.contains(MIDDLE_DOT, regex=False),
+    }
     return pd.DataFrame(
-        {
-            "has_unknown": pre.str.contains(f"[{UNKNOWN_CHARS}]", regex=True).fillna(False).astype(bool),
-            "traditional": (pre != post).fillna(False).astype(bool),
-            "minority_dot": pre.str.contains(MIDDLE_DOT, regex=False).fillna(False).astype(bool),
-        },
+        {k: np.append(v.fillna(False).to_numpy(dtype=bool), False)[codes] for k, v in flags.items()},
         index=s.index,
     )
 
@@ -149,40 +165,83 @@ def split_surname(s: pd.Series) -> pd.DataFrame:
     the name has 3+ characters, else the first character. Minority names with a dot, and names
     without Chinese characters, have no surname (NA) and the whole name as ``given``; a
     one-character name is all surname."""
-    n = normalise_name(s)
+    codes, uniques = pd.factorize(normalise_name(s), use_na_sentinel=True)
+    n = pd.Series(uniques, dtype=_STRING)  # once per distinct name
     length = n.str.len()
-    han = n.str.match(r"[\u3400-\u9fff\uf900-\ufaff]", na=False) & ~n.str.contains(MIDDLE_DOT, regex=False).fillna(False)
+    han = n.str.match(r"[\u3400-\u9fff\uf900-\ufaff]", na=False) & ~n.str.contains(
+        MIDDLE_DOT, regex=False).fillna(False)
     compound = han & (length >= 3) & n.str.slice(0, 2).isin(list(COMPOUND_SURNAMES)).fillna(False)
-    cut = pd.Series(1, index=n.index).where(~compound, 2)
     surname = n.str.slice(0, 1).where(~compound, n.str.slice(0, 2)).where(han)
-    given = n.where(~han, n.str.slice(1).where(cut == 1, n.str.slice(2)))
+    given = n.where(~han, n.str.slice(1).where(~compound, n.str.slice(2)))
     given = given.mask(given == "")
-    return pd.DataFrame({"surname": surname.astype(_STRING), "given": given.astype(_STRING)}, index=s.index)
+
+    def spread(x: pd.Series) -> pd.Series:
+        values = np.append(x.to_numpy(dtype=object, na_value=None), None)[codes]
+        return pd.Series(values, index=s.index, dtype=_STRING)
+
+    return pd.DataFrame({"surname": spread(surname), "given": spread(given)}, index=s.index)
+
+
+_CHAR_PINYIN: dict[str, str] = {}
+"""Reading of each character seen so far (pypinyin's reading of the character alone)."""
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def _char_reading(ch: str) -> str:
+    reading = _CHAR_PINYIN.get(ch)
+    if reading is None:
+        from pypinyin import Style, lazy_pinyin
+
+        reading = lazy_pinyin(ch, style=Style.NORMAL)[0]
+        _CHAR_PINYIN[ch] = reading
+    return reading
 
 
 def _pinyin_of(name: str) -> str:
-    """Pinyin of one normalised name (called once per distinct name)."""
-    from pypinyin import Style, lazy_pinyin
+    """Pinyin of one normalised name (called once per distinct name).
 
-    def other(run: str) -> list[str]:
-        out: list[str] = []
-        for token in _split_runs(run):
-            if token in (MIDDLE_DOT, ""):
-                continue
-            out.append("?" if _is_unknown(token) else token.lower())
-        return out
-
+    The surname (compound first) is read from the surname tables or, failing that, as its
+    character alone; the given name as pypinyin's ``lazy_pinyin`` reads it, but cheaper: one or two
+    Chinese characters that are not one of pypinyin's phrases are read character by character from
+    a cache (which is what ``lazy_pinyin`` does for them); phrases and longer or mixed text go
+    through ``lazy_pinyin``. Minority names (with a dot) have no surname.
+    """
     syllables: list[str] = []
     rest = name
     # readings apply to a surname passed alone too (``单`` -> shan, ``尉迟`` -> yu chi)
     if MIDDLE_DOT not in name and name[:2] in COMPOUND_SURNAMES:
         syllables.extend(COMPOUND_SURNAMES[name[:2]].split())
         rest = name[2:]
-    elif MIDDLE_DOT not in name and name[:1] in SURNAME_READINGS:
-        syllables.append(SURNAME_READINGS[name[0]])
+    elif MIDDLE_DOT not in name and _HAN.match(name[:1]):
+        # the surname is read alone (never as part of a phrase with the given name)
+        syllables.append(SURNAME_READINGS.get(name[0]) or _char_reading(name[0]))
         rest = name[1:]
-    syllables.extend(lazy_pinyin(rest, style=Style.NORMAL, errors=other))
+    if not rest:
+        pass
+    elif len(rest) <= 2 and _HAN.fullmatch(rest) and rest not in _phrases():
+        syllables.extend(_char_reading(ch) for ch in rest)
+    else:
+        from pypinyin import Style, lazy_pinyin
+
+        syllables.extend(lazy_pinyin(rest, style=Style.NORMAL, errors=_other))
     return " ".join(p for p in syllables if p)
+
+
+@lru_cache(maxsize=1)
+def _phrases() -> dict:  # type: ignore[type-arg]
+    from pypinyin.constants import PHRASES_DICT
+
+    return PHRASES_DICT
+
+
+def _other(run: str) -> list[str]:
+    """pypinyin's reading of a run of non-Chinese characters: dots skipped, unknowns ``?``."""
+    out: list[str] = []
+    for token in _split_runs(run):
+        if token in (MIDDLE_DOT, ""):
+            continue
+        out.append("?" if _is_unknown(token) else token.lower())
+    return out
 
 
 def _is_unknown(token: str) -> bool:
@@ -211,20 +270,27 @@ def name_pinyin(s: pd.Series) -> pd.Series:
     xin``); a surname passed alone gets its surname reading (``单`` -> ``shan``, ``尉迟`` -> ``yu chi``;
     so does a two-character name equal to a compound surname). Names are normalised first (traditional and simplified read the same); middle dots are
     skipped; unknown characters read ``?``; Latin text is kept lower-cased. Computed once per
-    distinct name (pypinyin is ~40k names/s) and mapped back."""
+    distinct name and spread back."""
     n = normalise_name(s)
-    distinct = pd.unique(n.dropna())
-    table = {v: _pinyin_of(v) for v in distinct}
-    return n.map(table).astype(_STRING)
+    return _per_distinct(n, lambda u: u.map(_pinyin_of, na_action="ignore"))
 
 
 def fold_pinyin(p: pd.Series) -> pd.Series:
     """Dialect-fold pinyin text (FUZZY_RULES): zh/ch/sh -> z/c/s, initial n -> l, hu- -> f-
-    (hui -> fei, huang -> fang), -ng -> -n. ``?`` stays ``?``. Vectorised regex replacements."""
-    t = p.astype(_STRING).str.lower()
+    (hui -> fei, huang -> fang), -ng -> -n. ``?`` stays ``?``. Once per distinct value, each
+    syllable folded once (a cached table: there are ~400 syllables)."""
+    return _per_distinct(p, lambda u: u.map(_fold_text, na_action="ignore"))
+
+
+def _fold_text(text: str) -> str:
+    return " ".join(_fold_syllable(x) for x in str(text).lower().split(" "))
+
+
+@lru_cache(maxsize=8192)
+def _fold_syllable(syllable: str) -> str:
     for pattern, repl in FUZZY_RULES:
-        t = t.str.replace(pattern, repl, regex=True)
-    return t
+        syllable = re.sub(pattern, repl, syllable)
+    return syllable
 
 
 def pinyin_fuzzy(s: pd.Series) -> pd.Series:

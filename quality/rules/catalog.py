@@ -188,8 +188,9 @@ GROUP BY source, coalesce(subsidy_case_no, source_key)
 DUPLICATE_REGISTRATION = Rule(
     id="duplicate_registration",
     title_zh="重复户口登记（重户）",
-    description_zh="同一人在两个及以上不同户内有同时有效的户籍登记（至少一条仍为正常；"
-                   "另一条正常，或直到其死亡注销时仍有效）。",
+    description_zh="同一人在两个及以上不同户内有同时有效的户籍登记（至少一条仍为正常；另一条正常，"
+                   "或直到其死亡注销时仍有效）。包括匹配已认定为同一人的，以及匹配送人工复核的"
+                   "疑似同一人（姓名、出生日期、性别一致而身份证号不同）。",
     department="public_security", department_zh="公安局", severity="medium",
     sql="""
 WITH k AS (
@@ -197,23 +198,56 @@ WITH k AS (
     WHERE kind = 'household_registry'
       AND (registry_status = '正常' OR (registry_status = '注销' AND cancel_reason = '死亡'))),
 cand AS (SELECT person_id FROM k GROUP BY person_id HAVING count(*) >= 2),
-r AS (SELECT k.* FROM k SEMI JOIN cand USING (person_id))
-SELECT person_id AS subject, person_id, min(source || ':' || source_key) AS subject_key,
-       list(struct_pack(source := source, source_key := source_key, row_hash := row_hash)
-            ORDER BY source, source_key) AS records,
-       struct_pack(registrations := count(*),
-                   active := count(*) FILTER (WHERE registry_status = '正常'),
-                   households := string_agg(DISTINCT household_no, ',' ORDER BY household_no),
-                   id_numbers := count(DISTINCT id18)) AS detail,
-       NULL::DECIMAL(18,2) AS amount_monthly, NULL::DECIMAL(18,2) AS amount_total,
-       NULL::INTEGER AS months, max(registered_at) AS event_date
-FROM r
-GROUP BY person_id
-HAVING count(DISTINCT source_key) >= 2 AND count(DISTINCT household_no) >= 2
-   AND count(*) FILTER (WHERE registry_status = '正常') >= 1
+r AS (SELECT k.* FROM k SEMI JOIN cand USING (person_id)),
+linked AS (
+    SELECT person_id AS subject, person_id, min(source || ':' || source_key) AS subject_key,
+           list(struct_pack(source := source, source_key := source_key, row_hash := row_hash)
+                ORDER BY source, source_key) AS records,
+           struct_pack(basis := '同一人员', registrations := count(*),
+                       active := count(*) FILTER (WHERE registry_status = '正常'),
+                       households := string_agg(DISTINCT household_no, ',' ORDER BY household_no),
+                       id_numbers := count(DISTINCT id18),
+                       match_weight := NULL::DOUBLE) AS detail,
+           max(registered_at) AS event_date
+    FROM r GROUP BY person_id
+    HAVING count(DISTINCT source_key) >= 2 AND count(DISTINCT household_no) >= 2
+       AND count(*) FILTER (WHERE registry_status = '正常') >= 1
+       -- one ID number under two names is a 重号 (id_conflict), not a 重户
+       AND NOT (count(DISTINCT id18) = 1 AND count(DISTINCT name_pyf) >= 2)),
+pr AS (
+    SELECT least(a.person_id, b.person_id) AS pa, greatest(a.person_id, b.person_id) AS pb,
+           a.source AS sa, a.source_key AS ka, a.row_hash AS ha, a.registry_status AS st_a,
+           a.household_no AS hh_a, a.registered_at AS ra, a.id18 AS ia,
+           b.source AS sb, b.source_key AS kb, b.row_hash AS hb, b.registry_status AS st_b,
+           b.household_no AS hh_b, b.registered_at AS rb, b.id18 AS ib, p.match_weight
+    FROM chk_pair p
+    JOIN k a ON a.source = p.source_l AND a.source_key = p.source_key_l
+    JOIN k b ON b.source = p.source_r AND b.source_key = p.source_key_r
+    WHERE a.person_id <> b.person_id AND a.household_no <> b.household_no
+      AND a.name_pyf = b.name_pyf AND a.birth_date = b.birth_date AND a.sex = b.sex
+      AND (a.registry_status = '正常' OR b.registry_status = '正常')),
+paired AS (
+    SELECT 'pair:' || pa || '+' || pb AS subject, pa AS person_id,
+           min(least(sa || ':' || ka, sb || ':' || kb)) AS subject_key,
+           list_sort(list_distinct(flatten(list([struct_pack(source := sa, source_key := ka,
+                                                             row_hash := ha),
+                                                 struct_pack(source := sb, source_key := kb,
+                                                             row_hash := hb)])))) AS records,
+           struct_pack(basis := '疑似同一人（姓名、出生日期、性别一致，身份证号不同），待复核',
+                       registrations := count(*) + 1,
+                       active := count(*) FILTER (WHERE st_a = '正常')
+                                 + count(*) FILTER (WHERE st_b = '正常'),
+                       households := min(least(hh_a, hh_b)) || ',' || max(greatest(hh_a, hh_b)),
+                       id_numbers := CASE WHEN bool_and(ia IS DISTINCT FROM ib) THEN 2 ELSE 1 END,
+                       match_weight := round(max(match_weight), 2)) AS detail,
+           max(greatest(ra, rb)) AS event_date
+    FROM pr GROUP BY pa, pb)
+SELECT subject, person_id, subject_key, records, detail, NULL::DECIMAL(18,2) AS amount_monthly,
+       NULL::DECIMAL(18,2) AS amount_total, NULL::INTEGER AS months, event_date
+FROM (SELECT * FROM linked UNION ALL SELECT * FROM paired)
 """,
-    columns_zh={"registrations": "登记数", "active": "有效登记数", "households": "户号",
-                "id_numbers": "身份证号码个数"},
+    columns_zh={"basis": "认定依据", "registrations": "登记数", "active": "有效登记数",
+                "households": "户号", "id_numbers": "身份证号码个数", "match_weight": "匹配权重"},
 )
 
 DEATH_NOT_CANCELLED = Rule(

@@ -6,6 +6,10 @@
   (NULL where a source does not map them) and the standardised identity columns of
   ``std.record`` (``id18``, ``id_ok``, ``name_pyf``, ``name_unknown``, ``record_time``,
   ``family_household_no``).
+- ``chk_pair``: scored candidate pairs of two household-registry records that the match stage
+  put in the ``match`` or ``review`` band (``link.pair``; empty when absent): two registrations
+  the model found alike but did not link (e.g. the same name and birth date under two ID
+  numbers) -- the shape of a 重户 awaiting review;
 - ``chk_death``: per person, the death evidence: the earliest death date of a death certificate
   or cremation record (``direct``), else the cancellation date of a registration cancelled for
   death (an upper bound of the death date); the evidence records and kinds.
@@ -89,7 +93,7 @@ def has_duplicate_keys(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
                    contracts: Mapping[str, Any]) -> dict[str, int]:
-    """Create ``chk_rec`` and ``chk_death`` for the run; return their row counts.
+    """Create ``chk_rec``, ``chk_pair`` and ``chk_death`` for the run; return row counts.
 
     ``contracts`` maps source name -> contract (``kind``, ``department``); staged tables
     without a contract are skipped (their kind is unknown, so no rule can use them).
@@ -120,6 +124,21 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
                         u.case_date::TIMESTAMP) AS event_time
         FROM u JOIN link.person_link l ON l.source = u.source AND l.source_key = u.source_key
         {std_join}""")
+    pair_cols = _columns(con, "link", "pair")
+    need = {"source_l", "source_key_l", "source_r", "source_key_r", "band", "match_weight"}
+    if need <= pair_cols:
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE chk_pair AS
+            WITH reg AS (SELECT DISTINCT source FROM chk_rec WHERE kind = 'household_registry')
+            SELECT source_l, CAST(source_key_l AS VARCHAR) AS source_key_l, source_r,
+                   CAST(source_key_r AS VARCHAR) AS source_key_r, band, match_weight
+            FROM link.pair
+            WHERE band IN ('review', 'match') AND source_l IN (SELECT source FROM reg)
+              AND source_r IN (SELECT source FROM reg)""")
+    else:
+        con.execute("""CREATE OR REPLACE TEMP TABLE chk_pair (source_l VARCHAR,
+            source_key_l VARCHAR, source_r VARCHAR, source_key_r VARCHAR, band VARCHAR,
+            match_weight DOUBLE)""")
     kinds = ", ".join(f"'{k}'" for k in DEATH_KINDS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE chk_death AS

@@ -28,7 +28,7 @@ TYPES = {
     "pension_monthly_amount": "DECIMAL(18,2)", "subsidy_last_paid_month": "DATE",
     "subsidy_monthly_amount": "DECIMAL(18,2)", "subsidy_case_no": "VARCHAR",
     "payment_status": "VARCHAR", "case_no": "VARCHAR", "grid_code": "VARCHAR",
-    "address": "VARCHAR", "collected_at": "TIMESTAMP", "id_number": "VARCHAR",
+    "address": "VARCHAR", "collected_at": "TIMESTAMP", "id_number": "VARCHAR", "sex": "VARCHAR",
 }
 
 
@@ -39,10 +39,18 @@ def rec(source: str, key: str, person: str | None, id18: str | None = None,
             "name_pyf": name_pyf, "row_hash": row_hash or f"h-{source}-{key}", **fields}
 
 
+def pair(left: str, right: str, band: str = "review", weight: float = 3.0) -> dict:
+    """A scored candidate pair of two registry records (``link.pair``) by their keys."""
+    return {"pair": ("reg", left, "reg", right, band, weight)}
+
+
 def build_work_db(con: duckdb.DuckDBPyConnection, records: Iterable[dict],
                   run_id: str = "20261120") -> None:
-    """Create staged.<source>, std.record and link.person_link from ``records``."""
-    records = list(records)
+    """Create staged.<source>, std.record, link.person_link and link.pair from ``records``
+    (items made by :func:`rec` and :func:`pair`)."""
+    items = list(records)
+    pairs = [r["pair"] for r in items if "pair" in r]
+    records = [r for r in items if "pair" not in r]
     for s in ("staged", "std", "link"):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
     for source in CONTRACTS:
@@ -70,3 +78,7 @@ def build_work_db(con: duckdb.DuckDBPyConnection, records: Iterable[dict],
     con.execute("CREATE OR REPLACE TABLE link.person_link AS SELECT source, source_key, "
                 "person_id, 'model' AS method, 1.0 AS score FROM df_in WHERE person_id IS NOT NULL")
     con.unregister("df_in")
+    con.execute("CREATE OR REPLACE TABLE link.pair (source_l VARCHAR, source_key_l VARCHAR, "
+                "source_r VARCHAR, source_key_r VARCHAR, band VARCHAR, match_weight DOUBLE)")
+    for p in pairs:
+        con.execute("INSERT INTO link.pair VALUES (?, ?, ?, ?, ?, ?)", list(p))

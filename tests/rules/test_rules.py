@@ -13,7 +13,7 @@ from quality.rules import RULES, rule_infos
 from quality.rules.evaluate import score_findings
 from quality.rules.review import ReviewError, latest_reviews, record_review
 from quality.rules.runner import FINDING_COLUMNS, keyed_subjects, rule_overrides, run_checks
-from tests.rules.factory import CONTRACTS, build_work_db, rec
+from tests.rules.factory import CONTRACTS, build_work_db, pair, rec
 
 BD = date(2026, 11, 20)
 RUN = "20261120"
@@ -84,6 +84,23 @@ CASES = [
         rec("reg", "H5", "P6", registry_status="正常", household_no="101"),
         rec("reg", "H6", "P6", registry_status="正常", household_no="101")],
      "duplicate_registration", set()),
+    ("two registrations the matcher sent to review: same name, birth date and sex", [
+        rec("reg", "H5", "P6", registry_status="正常", household_no="101", name_pyf="wangfang",
+            birth_date="1968-09-19", sex="女", id18=ID_A),
+        rec("reg", "H6", "P7", registry_status="正常", household_no="102", name_pyf="wangfang",
+            birth_date="1968-09-19", sex="女", id18="42050519680919612X"),
+        pair("H5", "H6")], "duplicate_registration", {"P6"}),
+    ("a review pair of two people born on different days", [
+        rec("reg", "H5", "P6", registry_status="正常", household_no="101", name_pyf="wangfang",
+            birth_date="1968-09-19", sex="女"),
+        rec("reg", "H6", "P7", registry_status="正常", household_no="102", name_pyf="wangfang",
+            birth_date="1970-01-02", sex="女"),
+        pair("H5", "H6")], "duplicate_registration", set()),
+    ("one ID number under two names merged across households is a 重号, not a 重户", [
+        rec("reg", "H5", "P6", registry_status="正常", household_no="101", name_pyf="wangfang",
+            id18=ID_A),
+        rec("reg", "H6", "P6", registry_status="正常", household_no="102", name_pyf="lisi",
+            id18=ID_A)], "duplicate_registration", set()),
     ("two persons, one registration each", [
         rec("reg", "H5", "P6", registry_status="正常", household_no="101"),
         rec("reg", "H6", "P7", registry_status="正常", household_no="101")],

@@ -35,7 +35,7 @@ class Thresholds:
     """Match-weight bands: ``>= match`` links, ``[review, match)`` goes to review, below is
     a non-match. Deterministic links are always in the match band."""
 
-    match: float = 8.0
+    match: float = 4.0
     review: float = 2.0
 
 

@@ -30,6 +30,7 @@ MODEL_COLUMNS = [
     "record_id", "source", "id18", "id_key", "id_birth_date", "name", "name_py", "name_pyf",
     "name_like", "surname_py", "sex_any", "dob", "dob_alt", "birth_month", "dob_month_only",
     "phone", "house_key", "building_key", "compound_key", "district_code", "hh",
+    "mother_id_key", "father_id_key",
 ]
 """Columns of ``std.record`` (or derived in :data:`MODEL_INPUT_SQL`) that the model reads."""
 
@@ -51,14 +52,19 @@ SELECT record_id, source, id18, id_key, id_birth_date, name, name_py, name_pyf,
        CASE WHEN compound IS NOT NULL
             THEN coalesce(district_code, '') || '|' || compound END AS compound_key,
        district_code,
-       coalesce(household_no, family_household_no) AS hh
+       coalesce(household_no, family_household_no) AS hh,
+       mother_id_key, father_id_key
 FROM {table}
 """
 """Model input derived from std.record (one row per record)."""
 
 
-def _lvl(sql: str, label: str, null: bool = False, tf: str | None = None) -> dict[str, Any]:
+def _lvl(sql: str, label: str, null: bool = False, tf: str | None = None,
+         fixed: tuple[float, float] | None = None) -> dict[str, Any]:
     d: dict[str, Any] = {"sql_condition": sql, "label_for_charts": label}
+    if fixed:
+        d["m_probability"], d["u_probability"] = fixed
+        d["fix_m_probability"] = d["fix_u_probability"] = True
     if null:
         d["is_null_level"] = True
     if tf:
@@ -73,11 +79,13 @@ def _cmp(name: str, description: str, levels: list[dict[str, Any]]) -> dict[str,
 
 
 COMPARISONS: list[dict[str, Any]] = [
-    _cmp("id", "ID number: equal / one substitution or transposition", [
+    _cmp("id", "ID number: parent's / equal / one substitution or transposition", [
+        _lvl('"id18_l" IN ("mother_id_key_r", "father_id_key_r") OR '
+             '"id18_r" IN ("mother_id_key_l", "father_id_key_l")',
+             "one is the other's parent", fixed=(1e-6, 0.1)),
         _lvl('"id18_l" IS NULL OR "id18_r" IS NULL', "null", null=True),
         _lvl('"id18_l" = "id18_r"', "exact"),
         _lvl('damerau_levenshtein("id18_l", "id18_r") <= 1', "one edit"),
-        _lvl('substr("id18_l", 7, 8) = substr("id18_r", 7, 8)', "same birth date part"),
         _lvl("ELSE", "different"),
     ]),
     _cmp("name", "Name: exact / pinyin / unknown characters / dialect pinyin / close", [
@@ -104,16 +112,19 @@ COMPARISONS: list[dict[str, Any]] = [
              'strftime("dob_r", \'%Y%m%d\')) <= 1', "one digit or transposition"),
         _lvl('year("dob_l") = year("dob_r") OR year("birth_month_l") = year("birth_month_r")',
              "same year"),
-        _lvl("ELSE", "different"),
+        _lvl('abs(year("birth_month_l") - year("birth_month_r")) < 10', "different"),
+        _lvl("ELSE", "ten years or more apart"),
     ]),
     _cmp("sex", "Sex (record, else from the ID number)", [
         _lvl('"sex_any_l" IS NULL OR "sex_any_r" IS NULL', "null", null=True),
         _lvl('"sex_any_l" = "sex_any_r"', "equal"),
         _lvl("ELSE", "different"),
     ]),
-    _cmp("house", "House key: same room / building / compound / district", [
-        _lvl('("house_key_l" IS NULL AND "compound_key_l" IS NULL) OR '
-             '("house_key_r" IS NULL AND "compound_key_r" IS NULL)', "null", null=True),
+    _cmp("house", "Household / house key: same household / room / building / compound", [
+        _lvl('("house_key_l" IS NULL AND "compound_key_l" IS NULL AND "hh_l" IS NULL) OR '
+             '("house_key_r" IS NULL AND "compound_key_r" IS NULL AND "hh_r" IS NULL)', "null",
+             null=True),
+        _lvl('"hh_l" = "hh_r"', "same household (a newborn: its parents')"),
         _lvl('"house_key_l" = "house_key_r"', "same house"),
         _lvl('"building_key_l" = "building_key_r"', "same building"),
         _lvl('"compound_key_l" = "compound_key_r"', "same compound"),
@@ -122,11 +133,6 @@ COMPARISONS: list[dict[str, Any]] = [
     _cmp("phone", "Phone", [
         _lvl('"phone_l" IS NULL OR "phone_r" IS NULL', "null", null=True),
         _lvl('"phone_l" = "phone_r"', "equal"),
-        _lvl("ELSE", "different"),
-    ]),
-    _cmp("household", "Household number (a newborn's: its parents')", [
-        _lvl('"hh_l" IS NULL OR "hh_r" IS NULL', "null", null=True),
-        _lvl('"hh_l" = "hh_r"', "equal"),
         _lvl("ELSE", "different"),
     ]),
 ]

@@ -49,7 +49,8 @@ def fixed_model(match_prior: float = 1e-4) -> dict[str, Any]:
     s = copy.deepcopy(splink_settings())
     s["probability_two_random_records_match"] = match_prior
     for comp in s["comparisons"]:
-        levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+        levels = [lv for lv in comp["comparison_levels"]
+                  if not lv.get("is_null_level") and not lv.get("fix_m_probability")]
         k = len(levels)
         for i, lv in enumerate(levels):
             if i == k - 1:  # 'different'

@@ -223,6 +223,9 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
     con.register("dec_ids", dec)
     unsat = pd.DataFrame(res.unsatisfied, columns=["record_id_l", "record_id_r"])
     con.register("unsat_in", unsat)
+    mw_cols = explanation_columns(con)
+    explanation = ("to_json(struct_pack(" + ", ".join(f"{c} := round(p.{c}, 3)" for c in mw_cols)
+                   + "))") if mw_cols else "NULL"
     con.execute(f"""
         CREATE OR REPLACE TABLE link.review_queue AS
         WITH q AS (
@@ -242,8 +245,10 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
                q.reason, a.source AS left_source, a.source_key AS left_key,
                b.source AS right_source, b.source_key AS right_key,
                q.match_weight, q.match_probability,
-               ca.cluster = cb.cluster AS linked_now, d.verdict AS decided
+               ca.cluster = cb.cluster AS linked_now, d.verdict AS decided,
+               CAST({explanation} AS VARCHAR) AS explanation
         FROM q JOIN std.record a ON a.record_id = q.record_id_l
+        LEFT JOIN link.pair p ON p.record_id_l = q.record_id_l AND p.record_id_r = q.record_id_r
         JOIN std.record b ON b.record_id = q.record_id_r
         JOIN cluster_of ca ON ca.record_id = q.record_id_l
         JOIN cluster_of cb ON cb.record_id = q.record_id_r

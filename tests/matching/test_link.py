@@ -3,6 +3,7 @@ queue, human decisions, stable ids across runs, golden records with lineage."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -155,8 +156,10 @@ def test_thresholds_put_pairs_in_review_band(work) -> None:
     p = persons(con)
     assert p["G1"] != p["HJ1"]  # only deterministic links remain
     assert p["S1"] == p["HJ1"]
-    q = con.execute("SELECT reason FROM link.review_queue").df()
+    q = con.execute("SELECT reason, explanation FROM link.review_queue").df()
     assert "review_band" in set(q.reason)
+    expl = json.loads(q[q.reason == "review_band"].explanation.iloc[0])
+    assert {"mw_id", "mw_name", "mw_dob", "mw_house"} <= set(expl)
 
 
 def test_explain_pair_gives_field_weights(work) -> None:

@@ -100,7 +100,6 @@ def render_html(data: ReportData, display: pd.DataFrame, summary: pd.DataFrame) 
         hbar_chart(summary["核查规则"].tolist(), summary["发现数"].tolist(), "按核查规则统计发现数"),
     ]
     by_d = f.groupby("district").size().sort_values(ascending=False, kind="stable")
-    by_d = by_d.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
     parts.append(hbar_chart(by_d.index.tolist(), by_d.tolist(), "按区县统计发现数",
                             colour=COLOURS[2]))
     labels, values = month_series(f["event_date"], data.run_id)

@@ -46,9 +46,10 @@ def generate_report(master_db: Path | str, run_id: str, out_dir: Path | str,
     summary = summary_table(data)
     html = out / "report.html"
     html.write_text(render_html(data, display, summary), encoding="utf-8")
-    stamp = data.run.get("finished_at")
-    stamp = pd.Timestamp(stamp).tz_convert("UTC").to_pydatetime() if stamp is not None and \
-        pd.Timestamp(stamp).tzinfo else (pd.Timestamp(stamp).to_pydatetime() if stamp else None)
+    stamp = None
+    if data.run.get("finished_at") is not None:  # the run's publish time, never the clock
+        ts = pd.Timestamp(data.run["finished_at"])
+        stamp = (ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts).to_pydatetime()
     sheets = [("汇总", summary)] + [(r.title_zh, rule_table(display, r)) for r in data.rules]
     xlsx = write_xlsx(out / "findings.xlsx", sheets, stamp)
     csv = write_csv(out / "findings.csv", common_table(display))

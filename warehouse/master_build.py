@@ -349,6 +349,25 @@ def fill_house_from_grid(con: duckdb.DuckDBPyConnection) -> None:
           AND (h.street IS NULL OR h.community IS NULL OR h.district IS NULL)""")
 
 
+def build_source_status(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """audit.source_status: each source's extract status in this run, and since when it is stale."""
+    if not columns_of(con, WORK, "meta", "source_run"):
+        return
+    _insert(con, "audit.source_status", f"""
+        WITH r AS (SELECT * FROM {WORK}.meta.source_run WHERE run_id <= '{_lit(run_id)}'),
+        cur AS (SELECT * FROM r WHERE run_id = '{_lit(run_id)}'),
+        ok AS (SELECT source, max(run_id) AS last_ok_run, max(finished_at) AS last_ok_at
+               FROM r WHERE status = 'ok' GROUP BY source),
+        since AS (SELECT r.source, min(r.run_id) AS stale_since_run FROM r
+                  LEFT JOIN ok USING (source)
+                  WHERE r.status <> 'ok' AND (ok.last_ok_run IS NULL OR r.run_id > ok.last_ok_run)
+                  GROUP BY r.source)
+        SELECT cur.source, cur.run_id, CASE WHEN cur.status = 'ok' THEN 'ok' ELSE 'failed' END,
+               cur.rows_read, cur.error, ok.last_ok_run, ok.last_ok_at, cur.status <> 'ok',
+               CASE WHEN cur.status <> 'ok' THEN since.stale_since_run END
+        FROM cur LEFT JOIN ok USING (source) LEFT JOIN since USING (source)""")
+
+
 def carry_audit(con: duckdb.DuckDBPyConnection, has_prev: bool, has_decisions: bool) -> None:
     """Copy audit.run / finding / access_log from the previous master, decisions from theirs.
 
@@ -384,6 +403,7 @@ def build_master(con: duckdb.DuckDBPyConnection, run_id: str, has_prev: bool,
     build_household(con, run_id)
     build_grid(con, run_id)
     fill_house_from_grid(con)
+    build_source_status(con, run_id)
     carry_audit(con, has_prev, has_decisions)
     return table_counts(con)
 

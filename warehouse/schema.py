@@ -374,6 +374,31 @@ AUDIT_TABLES: tuple[TableSpec, ...] = (
         ("decision_id",),
     ),
     TableSpec(
+        "audit", "source_status",
+        "Freshness of every source as of this run: which sources are stale and since when "
+        "(an optional source that failed to extract does not stop the run; its last good data "
+        "stays in use).",
+        PUBLISH + " (from the work database's meta.source_run)",
+        (
+            Col("source", "text", "source (contract name)", "ca_cremation", nullable=False),
+            Col("run_id", "text", "run this status describes", "20261120", nullable=False),
+            Col("status", "text", "this run's extract status: ok or failed", "failed",
+                nullable=False),
+            Col("rows_read", "bigint", "rows read from the source in this run", "402"),
+            Col("error", "text", "extract error of this run (no personal data)",
+                "ca_cremation.xlsx: not an XLSX file"),
+            Col("last_ok_run", "text", "latest run whose extract succeeded (NULL: never)",
+                "20261119"),
+            Col("last_ok_at", "timestamptz", "when that extract finished",
+                "2026-11-19 02:03:10+08"),
+            Col("stale", "bool", "true when this run's extract failed (data is from last_ok_run)",
+                "true"),
+            Col("stale_since_run", "text", "first failed run after the last good one",
+                "20261120"),
+        ),
+        ("source",),
+    ),
+    TableSpec(
         "audit", "access_log",
         "Who looked at which person's data and why (PIPL); carried forward by every publish.",
         "API / web service (later); carried forward by publish",

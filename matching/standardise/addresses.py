@@ -44,13 +44,15 @@ import re
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
 COLUMNS = ("province", "city", "district", "district_code", "street", "community", "road",
            "road_no", "compound", "building", "unit", "room", "house_key")
 """Output columns (``road`` and ``road_no`` are extra: the door number of style 4)."""
 
-_STRING = "string"
+_STRING = pd.StringDtype("python")
+_ARROW = pd.StringDtype("pyarrow")
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
               "七": 7, "八": 8, "九": 9}
 _CN_NUM = "[零〇一二两三四五六七八九十]+"
@@ -78,10 +80,10 @@ def cn_number(text: str) -> int:
 def _convert_cn_numerals(t: pd.Series) -> pd.Series:
     """Chinese numerals before building / unit / room markers to digits (only rows that have one)."""
     pattern = f"({_CN_NUM})(?=\\s*(?:{_MARKERS}))"
-    has = t.str.contains(f"{_CN_NUM}(?=\\s*(?:{_MARKERS}))", regex=True, na=False)
+    has = t.str.contains(f"{_CN_NUM}\\s*(?:{_MARKERS})", regex=True).fillna(False).astype(bool)
     if not has.any():
         return t
-    fixed = t[has].str.replace(pattern, lambda m: str(cn_number(m.group(1))), regex=True)
+    fixed = t[has].astype(_STRING).str.replace(pattern, lambda m: str(cn_number(m.group(1))), regex=True)
     out = t.copy()
     out[has] = fixed
     return out
@@ -170,53 +172,75 @@ def _lookups() -> dict[str, object]:
 
 
 def _consume(rest: pd.Series, pattern: str, group: str, known: set[str] | None = None,
-             ) -> tuple[pd.Series, pd.Series]:
+             candidates: np.ndarray | None = None) -> tuple[pd.Series, pd.Series]:
     """Take ``pattern`` from the start of ``rest`` (only values in ``known`` when given).
 
+    ``candidates`` (a cheap Arrow pre-filter) limits the regex extraction to rows that can match.
     Returns the taken text (NA where nothing was taken) and the rest.
     """
-    parts = rest.str.extract(f"^\\s*{pattern}(?P<_rest>.*)$", expand=True)
-    got = parts[group].astype(_STRING)
+    got = pd.Series(pd.NA, index=rest.index, dtype=_STRING)
+    sub = rest if candidates is None else rest[candidates]
+    if len(sub) == 0:
+        return got, rest
+    parts = sub.str.extract(f"^\\s*{pattern}(?P<_rest>.*)$", expand=True)
+    found = parts[group].astype(_STRING)
     if known is not None:
-        got = got.where(got.isin(known))
-    rest = rest.where(got.isna(), parts["_rest"].astype(_STRING))
+        found = found.where(found.isin(known))
+    got.loc[found.index] = found
+    took = got.notna()
+    if took.any():
+        rest = rest.copy()
+        rest[took] = parts.loc[took[took].index, "_rest"].astype(_STRING)
     return got, rest
+
+
+def _has(ta: pd.Series, pattern: str) -> np.ndarray:
+    """Rows of Arrow-backed ``ta`` containing ``pattern`` (RE2: a fast, coarse pre-filter)."""
+    return ta.str.contains(pattern, regex=True).to_numpy(dtype=bool, na_value=False)
 
 
 def _parse_distinct(t: pd.Series, default_city: str) -> pd.DataFrame:
     """Parse distinct normalised addresses (see the module docstring)."""
     lk = _lookups()
+    ta = t.astype(_ARROW)
     tail = t.str.extract(TAIL)
     head = tail["head"].astype(_STRING).fillna(t)
 
     province, rest = _consume(head, r"(?P<p>[^\s\d]{2,8}?(?:省|自治区|特別行政區))", "p",
-                              lk["province_names"])
+                              lk["province_names"], _has(ta, "省|自治区|特別行政區"))
     before_city = f"(?=\\s|[^\\s\\d省区县]{{2,8}}?(?:市|自治州|地区|盟)|{lk['city_alt']})"
-    bare_p, rest2 = _consume(rest, f"(?P<p>{lk['prov_alt']}){before_city}", "p")
+    bare_p, rest2 = _consume(rest, f"(?P<p>{lk['prov_alt']}){before_city}", "p",
+                             candidates=_has(ta, f"^\\s*(?:{lk['prov_alt']})"))
     bare_p = bare_p.where(province.isna())
     rest = rest.where(bare_p.isna(), rest2)
     province = province.fillna(bare_p.map(lk["full_p"]))
 
-    city, rest = _consume(rest, r"(?P<c>[^\s\d省区县]{2,8}?(?:市|自治州|地区|盟))", "c", lk["city_names"])
-    bare_c, rest2 = _consume(rest, f"(?P<c>{lk['city_alt']})(?=\\s|{_NAME}{{1,6}}?(?:区|县))", "c")
+    city, rest = _consume(rest, r"(?P<c>[^\s\d省区县]{2,8}?(?:市|自治州|地区|盟))", "c", lk["city_names"],
+                          _has(ta, "市|自治州|地区|盟"))
+    bare_c, rest2 = _consume(rest, f"(?P<c>{lk['city_alt']})(?=\\s|{_NAME}{{1,6}}?(?:区|县))", "c",
+                             candidates=_has(ta, lk["city_alt"]))
     bare_c = bare_c.where(city.isna())
     rest = rest.where(bare_c.isna(), rest2)
     city = city.fillna(bare_c.map(lk["city_short"]))
 
-    district, rest = _consume(rest, r"(?P<d>[^\s\d省]{1,10}?(?:区|县|市|旗))", "d", lk["county_names"])
-    bare_d, rest2 = _consume(rest, f"(?P<d>{lk['district_alt']})(?=\\s)", "d")
+    district, rest = _consume(rest, r"(?P<d>[^\s\d省]{1,10}?(?:区|县|市|旗))", "d", lk["county_names"],
+                              _has(ta, "区|县|市|旗"))
+    bare_d, rest2 = _consume(rest, f"(?P<d>{lk['district_alt']})(?=\\s)", "d",
+                             candidates=_has(ta, f"(?:{lk['district_alt']})\\s"))
     bare_d = bare_d.where(district.isna())
     rest = rest.where(bare_d.isna(), rest2)
     district = district.fillna(bare_d.map(lk["district_short"]))
 
-    street, rest = _consume(rest, STREET, "street")
-    community, rest = _consume(rest, COMMUNITY, "community")
-    road_parts = rest.str.extract(f"^\\s*{ROAD}(?P<_rest>.*)$")
+    street, rest = _consume(rest, STREET, "street", candidates=_has(ta, "街道|镇|乡"))
+    community, rest = _consume(rest, COMMUNITY, "community", candidates=_has(ta, "社区|居委会|村"))
+    road_cand = _has(ta, "(?:大道|大街|路|街|巷)\\s*[0-9]+号")
+    road_with_no, rest = _consume(rest, f"(?P<road_and_no>{ROAD})", "road_and_no", candidates=road_cand)
+    road_parts = road_with_no.str.extract(f"^{ROAD}$")
     road = road_parts["road"].astype(_STRING)
     road_no = road_parts["road_no"].astype(_STRING)
-    rest = rest.where(road.isna(), road_parts["_rest"].astype(_STRING))
 
-    compound = rest.str.replace(r"\s+", "", regex=True).str.replace(r"(?:小区|小區)$", "", regex=True)
+    compound = rest.astype(_ARROW).str.replace(r"\s+", "", regex=True)
+    compound = compound.str.replace(r"(?:小区|小區)$", "", regex=True).astype(_STRING)
     compound = compound.mask(compound == "")
 
     # district code: (city or default city, district) -> code, then a nationwide unique name
@@ -231,7 +255,8 @@ def _parse_distinct(t: pd.Series, default_city: str) -> pd.DataFrame:
     province = province.fillna(prov_code.map(lk["names"]))
 
     def number(col: str) -> pd.Series:
-        return tail[col].astype(_STRING).str.replace(r"^0+(?=\d)", "", regex=True)
+        x = tail[col].astype(_ARROW).str.lstrip("0")
+        return x.mask((x == "").fillna(False).astype(bool), "0").astype(_STRING)
 
     building, unit, room = number("building"), number("unit"), number("room")
     place = compound.fillna(road + road_no + "号")
@@ -249,9 +274,9 @@ def _parse_distinct(t: pd.Series, default_city: str) -> pd.DataFrame:
 def normalise_address_text(s: pd.Series) -> pd.Series:
     """NFKC, whitespace runs to one space, trimmed, dashes unified, Chinese numerals before
     building/unit markers as digits; empty -> NA."""
-    t = s.astype(_STRING).str.normalize("NFKC").str.replace(r"\s+", " ", regex=True).str.strip()
-    t = t.str.replace(r"[\u2010-\u2015\u2212\ufe63]", "-", regex=True)
-    t = _convert_cn_numerals(t)
+    t = s.astype(_ARROW).str.normalize("NFKC").str.replace(r"\s+", " ", regex=True).str.strip()
+    t = t.str.replace("[\u2010-\u2015\u2212\ufe63]", "-", regex=True)
+    t = _convert_cn_numerals(t).astype(_STRING)
     return t.mask(t == "")
 
 

@@ -69,6 +69,7 @@ def gen_dates(rng: np.random.Generator, n: int) -> pd.Series:
               d.dt.strftime("%Y%m%d"), ((d - pd.Timestamp("1899-12-30")).dt.days).astype(str),
               d.dt.strftime("%Y-%m-%d %H:%M:%S")]
     which = rng.integers(0, len(styles), n)
+    which = np.where((which == 4) & (d < pd.Timestamp("1955-01-01")).to_numpy(), 0, which)  # serials >= 20000
     out = styles[0].copy()
     for i, s in enumerate(styles[1:], start=1):
         out = out.where(which != i, s)

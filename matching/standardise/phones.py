@@ -24,8 +24,9 @@ _STRING = "string"
 def normalise_phone(s: pd.Series, default_area_code: str | None = None) -> pd.Series:
     """Mobile or landline digits, NA when invalid (``string`` dtype, same index)."""
     text = s.astype(_STRING)
-    # fast path: values already in normal form are kept; only the rest is cleaned
-    done = text.str.fullmatch(f"{MOBILE}|{LANDLINE}", na=False)
+    # fast path (RE2 via Arrow): values already in normal form are kept; only the rest is cleaned
+    done = text.astype(pd.StringDtype("pyarrow")).str.fullmatch(f"{MOBILE}|{LANDLINE}")
+    done = done.fillna(False).astype(bool)
     if bool(done.all()):
         return text
     rest = _clean(text[~done], default_area_code)

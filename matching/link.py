@@ -230,9 +230,9 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
         CREATE OR REPLACE TABLE link.review_queue AS
         WITH q AS (
             SELECT record_id_l, record_id_r,
-                   CASE WHEN band = 'review' THEN 'review_band'
-                        WHEN band = 'conflict' THEN 'one_id_two_people'
-                        ELSE 'one_person_two_ids' END AS reason,
+                   CASE WHEN band = 'conflict' THEN 'one_id_two_people'
+                        WHEN two_ids THEN 'one_person_two_ids'
+                        ELSE 'review_band' END AS reason,
                    match_weight, match_probability
             FROM link.pair
             WHERE band IN ('review', 'conflict') OR (band = 'match' AND two_ids)

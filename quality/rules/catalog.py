@@ -72,6 +72,19 @@ class Rule:
 _MONTHS = "(year({b}) * 12 + month({b})) - (year({a}) * 12 + month({a}))"
 
 
+def agrees(r: str, ids: str, idents: str) -> str:
+    """SQL: record ``r`` is the same person as the evidence with ``ids`` / ``idents``.
+
+    True when the record has no usable ID number, the evidence has none, the ID numbers agree,
+    or name (dialect-folded pinyin) and birth date agree (a second registration under another
+    number). Guards the rules against a wrong merge: a dead father's death certificate and
+    his living daughter's pension linked to one person would otherwise look like a pension paid
+    to the dead.
+    """
+    return (f"({r}.id18 IS NULL OR len({ids}) = 0 OR list_contains({ids}, {r}.id18) "
+            f"OR list_contains({idents}, {r}.name_pyf || '|' || CAST({r}.birth_date AS VARCHAR)))")
+
+
 def months_between(a: str, b: str) -> str:
     """SQL: whole calendar months from the month of ``a`` to the month of ``b``."""
     return _MONTHS.format(a=a, b=b)
@@ -91,7 +104,8 @@ WITH p AS (
            d.records AS death_records, d.evidence_kinds,
            {months_between('d.death_date', 'r.pension_last_paid_month')} AS months
     FROM chk_rec r JOIN chk_death d USING (person_id)
-    WHERE r.kind = 'pension_payments' AND r.pension_last_paid_month IS NOT NULL)
+    WHERE r.kind = 'pension_payments' AND r.pension_last_paid_month IS NOT NULL
+      AND {agrees('r', 'd.ids', 'd.idents')})
 SELECT person_id AS subject, person_id, min(source || ':' || source_key) AS subject_key,
        list_distinct(flatten(list(death_records) || [list(struct_pack(source := source,
            source_key := source_key, row_hash := row_hash))])) AS records,
@@ -121,13 +135,16 @@ WANTED_PERSON_SEEN = Rule(
 WITH w AS (
     SELECT person_id, list(struct_pack(source := source, source_key := source_key,
                                        row_hash := row_hash)) AS wanted_records,
-           min(case_no) AS case_no
+           min(case_no) AS case_no,
+           coalesce(list(DISTINCT id18) FILTER (WHERE id18 IS NOT NULL), []) AS ids,
+           coalesce(list(DISTINCT name_pyf || '|' || CAST(birth_date AS VARCHAR))
+                    FILTER (WHERE name_pyf IS NOT NULL AND birth_date IS NOT NULL), []) AS idents
     FROM chk_rec WHERE kind = 'wanted_list' GROUP BY person_id),
 o AS (
     SELECT r.person_id, r.source, r.source_key, r.row_hash, r.department, r.address,
            r.grid_code, coalesce(r.record_time, r.event_time) AS seen_at
     FROM chk_rec r JOIN w USING (person_id)
-    WHERE r.department <> 'public_security')
+    WHERE r.department <> 'public_security' AND """ + agrees("r", "w.ids", "w.idents") + """)
 SELECT o.person_id AS subject, o.person_id,
        min(o.source || ':' || o.source_key) AS subject_key,
        list_distinct(first(w.wanted_records) || list(struct_pack(source := o.source,
@@ -163,7 +180,7 @@ WITH s AS (
            {months_between('d.death_date', 'r.subsidy_last_paid_month')} AS months
     FROM chk_rec r JOIN chk_death d USING (person_id)
     WHERE r.kind = 'subsistence_allowance' AND r.relation_to_head = '户主'
-      AND r.subsidy_last_paid_month IS NOT NULL)
+      AND r.subsidy_last_paid_month IS NOT NULL AND {agrees('r', 'd.ids', 'd.idents')})
 SELECT source || ':' || coalesce(subsidy_case_no, source_key) AS subject,
        min(person_id) AS person_id,
        source || ':' || coalesce(subsidy_case_no, source_key) AS subject_key,
@@ -267,6 +284,7 @@ SELECT r.person_id AS subject, r.person_id, min(r.source || ':' || r.source_key)
 FROM chk_rec r JOIN chk_death d USING (person_id)
 WHERE r.kind = 'household_registry' AND r.registry_status = '正常' AND d.direct
   AND d.death_date <= {business_date} - INTERVAL ({days}) DAY
+  AND """ + agrees("r", "d.ids", "d.idents") + """
 GROUP BY r.person_id
 """,
     params={"days": 30},

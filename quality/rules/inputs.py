@@ -12,7 +12,10 @@
   numbers) -- the shape of a 重户 awaiting review;
 - ``chk_death``: per person, the death evidence: the earliest death date of a death certificate
   or cremation record (``direct``), else the cancellation date of a registration cancelled for
-  death (an upper bound of the death date); the evidence records and kinds.
+  death (an upper bound of the death date); the evidence records and kinds; the usable ID
+  numbers (``ids``) and name|birth date keys (``idents``) of the evidence, so a rule can check
+  that another record of the person agrees with the evidence (see
+  :func:`quality.rules.catalog.agrees`).
 
 Everything is SQL in DuckDB; nothing is pulled into Python.
 """
@@ -144,6 +147,7 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
         CREATE OR REPLACE TEMP TABLE chk_death AS
         WITH ev AS (
             SELECT person_id, source, source_key, row_hash, kind, kind IN ({kinds}) AS direct,
+                   id18, name_pyf || '|' || CAST(birth_date AS VARCHAR) AS ident,
                    CASE WHEN kind IN ({kinds}) THEN death_date ELSE cancel_date END AS d
             FROM chk_rec
             WHERE (kind IN ({kinds}) AND death_date IS NOT NULL)
@@ -154,7 +158,9 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
                bool_or(direct) AS direct,
                list(struct_pack(source := source, source_key := source_key,
                                 row_hash := row_hash) ORDER BY source, source_key) AS records,
-               string_agg(DISTINCT kind, ',' ORDER BY kind) AS evidence_kinds
+               string_agg(DISTINCT kind, ',' ORDER BY kind) AS evidence_kinds,
+               coalesce(list(DISTINCT id18) FILTER (WHERE id18 IS NOT NULL), []) AS ids,
+               coalesce(list(DISTINCT ident) FILTER (WHERE ident IS NOT NULL), []) AS idents
         FROM ev GROUP BY person_id""")
     return {t: int(con.execute(f"SELECT count(*) FROM chk_{t}").fetchall()[0][0])
             for t in ("rec", "death")}

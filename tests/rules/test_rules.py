@@ -19,6 +19,7 @@ BD = date(2026, 11, 20)
 RUN = "20261120"
 KEY = b"test-key"
 ID_A = "420502199001011234"
+ID_B = "420521196907276000"
 
 DEATH = [rec("dcert", "D1", "P1", death_date="2025-03-10")]
 CREMATED = [rec("crem", "C1", "P1", death_date="2025-03-10")]
@@ -47,10 +48,24 @@ CASES = [
             cancel_date="2025-04-02"),
         rec("pension", "S1", "P1", pension_last_paid_month="2026-11-01",
             pension_monthly_amount=3000)], "deceased_pensioner", set()),
+    ("pension of a living relative wrongly merged with the dead (other ID number)", [
+        rec("dcert", "D1", "P1", death_date="2025-12-29", id18=ID_A, name_pyf="wanyan",
+            birth_date="1944-10-19"),
+        rec("pension", "S1", "P1", id18=ID_B, name_pyf="wanyan",
+            pension_last_paid_month="2026-11-01", pension_monthly_amount=3000)],
+     "deceased_pensioner", set()),
+    ("pension under the same ID number as the death certificate", [
+        rec("dcert", "D1", "P1", death_date="2025-12-29", id18=ID_A),
+        rec("pension", "S1", "P1", id18=ID_A, pension_last_paid_month="2026-11-01",
+            pension_monthly_amount=3000)], "deceased_pensioner", {"P1"}),
     ("wanted person collected by a grid worker", [
         rec("wanted", "W1", "P5", case_no="A1"),
         rec("grid", "G1", "P5", collected_at="2026-05-01 10:00:00", address="桃花苑")],
      "wanted_person_seen", {"P5"}),
+    ("record of another person wrongly merged with a wanted person", [
+        rec("wanted", "W1", "P5", case_no="A1", id18=ID_A),
+        rec("grid", "G1", "P5", id18=ID_B, name_pyf="x", birth_date="1990-01-01",
+            collected_at="2026-05-01 10:00:00")], "wanted_person_seen", set()),
     ("wanted person only in public security records", [
         rec("wanted", "W1", "P5", case_no="A1"),
         rec("reg", "H5", "P5", registry_status="正常")], "wanted_person_seen", set()),
@@ -107,6 +122,16 @@ CASES = [
      "duplicate_registration", set()),
     ("death certificate, registration still active", DEATH + [
         rec("reg", "H1", "P1", registry_status="正常")], "death_not_cancelled", {"P1"}),
+    ("second registration: other ID number, same name and birth date", [
+        rec("dcert", "D1", "P1", death_date="2025-03-10", id18=ID_A, name_pyf="wanyan",
+            birth_date="1944-10-19"),
+        rec("reg", "H1", "P1", registry_status="正常", id18=ID_B, name_pyf="wanyan",
+            birth_date="1944-10-19")], "death_not_cancelled", {"P1"}),
+    ("registration of another person wrongly merged with the dead", [
+        rec("dcert", "D1", "P1", death_date="2025-03-10", id18=ID_A, name_pyf="wanyan",
+            birth_date="1944-10-19"),
+        rec("reg", "H1", "P1", registry_status="正常", id18=ID_B, name_pyf="wanyan",
+            birth_date="1969-07-27")], "death_not_cancelled", set()),
     ("death too recent to expect cancellation", [
         rec("dcert", "D1", "P1", death_date="2026-11-01"),
         rec("reg", "H1", "P1", registry_status="正常")], "death_not_cancelled", set()),

@@ -50,6 +50,9 @@ SQL_TYPES = {"text": "VARCHAR", "id": "VARCHAR", "sex": "VARCHAR", "date": "DATE
 
 EXAMPLES_PER_REASON = 5
 
+CHUNK_ROWS = 400_000
+"""Rows per GX batch: bounds memory (about 2 GB at this size) at a small cost per chunk."""
+
 
 class ValidationError(RuntimeError):
     """Validation of a source could not complete (nothing was written for it)."""
@@ -182,35 +185,57 @@ TRIM_CHARS = " \t\r\n\u3000\u00a0\ufeff"
 """Characters stripped from both ends of source text (ASCII and full-width spaces, NBSP, BOM)."""
 
 
-def read_raw(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
-             ) -> tuple[pd.DataFrame, int]:
-    """The run's rows to validate (ordered by file, row number) and the count of unchanged rows.
-
-    Only lineage columns and the contract's source columns are read; the source text is
-    stripped of surrounding spaces in SQL, blank text becoming NULL.
-    Raises :class:`ValidationError` when ``raw.<source>`` does not exist.
-    """
+def _run_rows(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
+              ) -> tuple[str, list[Any], list[str]]:
+    """(FROM ... WHERE clause, parameters, raw columns) of the run's rows to validate."""
     cols = raw_table_columns(con, contract.name)
     if not cols:
         raise ValidationError(f"{contract.name}: table raw.{contract.name} does not exist "
                               "(did the source extract?)")
-    table = f"raw.{_q(contract.name)}"
-    order = ", ".join(c for c in ("_file", "_row_no") if c in cols) or "1"
     where = "_run_id = ?" if "_run_id" in cols else "TRUE"
-    params = [run_id] if "_run_id" in cols else []
+    params: list[Any] = [run_id] if "_run_id" in cols else []
+    if "_change" in cols:
+        where += " AND coalesce(_change, '') <> 'unchanged'"
+    return f"FROM raw.{_q(contract.name)} WHERE {where}", params, cols
+
+
+def count_raw(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str) -> tuple[int, int]:
+    """(rows to validate, rows skipped as unchanged) of the run."""
+    source, params, cols = _run_rows(con, contract, run_id)
+    n = con.execute(f"SELECT count(*) {source}", params).fetchone()[0]
     unchanged = 0
     if "_change" in cols:
-        unchanged = con.execute(
-            f"SELECT count(*) FROM {table} WHERE {where} AND _change = 'unchanged'",
-            params).fetchone()[0]
-        where += " AND coalesce(_change, '') <> 'unchanged'"
+        run = "_run_id = ? AND " if "_run_id" in cols else ""
+        unchanged = con.execute(f"SELECT count(*) FROM raw.{_q(contract.name)} WHERE {run}"
+                                "_change = 'unchanged'", params).fetchone()[0]
+    return int(n), int(unchanged)
+
+
+def read_raw(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
+             start: int = 0, stop: int | None = None) -> pd.DataFrame:
+    """The run's rows ``start <= _rid < stop`` to validate, ordered by file and row number.
+
+    ``_rid`` numbers the run's rows from 0 in (file, row number) order. Only lineage columns and
+    the contract's source columns are read; source text is stripped in SQL, blank becoming NULL.
+    Without the connectors' ``_dup_key`` it is computed here over all the run's rows, so that
+    reading in chunks still finds every duplicate key.
+    Raises :class:`ValidationError` when ``raw.<source>`` does not exist.
+    """
+    source, params, cols = _run_rows(con, contract, run_id)
+    order = ", ".join(c for c in ("_file", "_row_no") if c in cols) or "1"
     wanted = set(contract.source_columns)
     select = [_q(c) for c in cols if c.startswith("_")]
     select += [f"NULLIF(trim({_q(c)}, '{TRIM_CHARS}'), '') AS {_q(c)}"
                for c in cols if c in wanted]
-    df = con.execute(f"SELECT {', '.join(select)} FROM {table} WHERE {where} ORDER BY {order}",
-                     params).df()
-    return df.reset_index(drop=True), int(unchanged)
+    if "_dup_key" not in cols and "_source_key" in cols:
+        select.append(f"CASE WHEN _source_key IS NULL THEN 0 ELSE row_number() OVER ("
+                      f"PARTITION BY _source_key ORDER BY {order}) - 1 END AS _dup_key")
+    bounds = "_rid >= ?" + (" AND _rid < ?" if stop is not None else "")
+    bparams = [start] + ([stop] if stop is not None else [])
+    df = con.execute(
+        f"SELECT * EXCLUDE (_rid) FROM (SELECT row_number() OVER (ORDER BY {order}) - 1 AS _rid, "
+        f"{', '.join(select)} {source}) WHERE {bounds} ORDER BY _rid", params + bparams).df()
+    return df.reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------- GX
@@ -354,16 +379,27 @@ def flags_frame(frame: pd.DataFrame, specs: list[ExpectationSpec],
     return pd.concat(parts, ignore_index=True).drop_duplicates()
 
 
-def top_reasons(reasons: pd.DataFrame, raw: pd.DataFrame, limit: int = 20) -> list[dict[str, Any]]:
-    """Most frequent (rule, column) reasons with a few example rows (values already masked)."""
+def with_rows(reasons: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """Reasons with the source row number and file of each row (for examples across chunks)."""
+    r = reasons.copy()
+    rid = r["_rid"].to_numpy(dtype=np.int64)
+    r["row_no"] = raw["_row_no"].to_numpy()[rid] if "_row_no" in raw else rid + 1
+    r["file"] = raw["_file"].to_numpy(dtype=object)[rid] if "_file" in raw else None
+    return r
+
+
+def top_reasons(reasons: pd.DataFrame, limit: int = 20) -> list[dict[str, Any]]:
+    """Most frequent (rule, column) reasons with a few example rows (values already masked).
+
+    ``reasons`` as from :func:`with_rows` (columns rule, column, value, row_no, file).
+    """
     if reasons.empty:
         return []
-    r = reasons.copy()
-    r["row_no"] = raw["_row_no"].to_numpy()[r["_rid"].to_numpy()] if "_row_no" in raw else r["_rid"] + 1
-    r["file"] = raw["_file"].to_numpy()[r["_rid"].to_numpy()] if "_file" in raw else None
-    counts = r.groupby(["rule", "column"], sort=False).size().sort_values(ascending=False)
+    r = reasons.sort_values(["file", "row_no"], kind="stable", na_position="first")
+    counts = r.groupby(["rule", "column"]).size().reset_index(name="n") \
+        .sort_values(["n", "rule", "column"], ascending=[False, True, True])
     out = []
-    for (rule, column), n in counts.head(limit).items():
+    for rule, column, n in counts.head(limit).itertuples(index=False):
         ex = r[(r["rule"] == rule) & (r["column"] == column)].head(EXAMPLES_PER_REASON)
         out.append({"rule": rule, "column": column, "rows": int(n),
                     "examples": [{"row_no": int(a),
@@ -403,13 +439,37 @@ def _staged_select(contract: Contract) -> str:
     return ", ".join(exprs)
 
 
+def begin_replace(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str) -> int:
+    """Inside the caller's transaction: remove what an earlier validation of this run wrote and
+    the staged versions this run supersedes. Returns the staged records removed because their
+    key disappeared from a full snapshot in this run (``meta.disappeared``, from extract).
+
+    Deleted: the run's staged rows; staged rows of every key among the run's rows to validate
+    (a new version replaces the old, whether it is staged or quarantined); the run's quarantine
+    and expectation rows.
+    """
+    src = contract.name
+    table = f"staged.{_q(src)}"
+    ensure_tables(con)
+    ensure_staged(con, contract)
+    con.execute(f"DELETE FROM {table} WHERE _run_id = ?", [run_id])
+    source, params, cols = _run_rows(con, contract, run_id)
+    if "_source_key" in cols:
+        con.execute(f"DELETE FROM {table} WHERE _source_key IN "
+                    f"(SELECT _source_key {source} AND _source_key IS NOT NULL)", params)
+    removed = _remove_disappeared(con, src, run_id)
+    con.execute("DELETE FROM quarantine.row WHERE source = ? AND run_id = ?", [src, run_id])
+    con.execute("DELETE FROM meta.expectation_result WHERE run_id = ? AND source = ?",
+                [run_id, src])
+    return removed
+
+
 def write_results(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
                   raw: pd.DataFrame, frame: pd.DataFrame, reasons: pd.DataFrame,
-                  flags: pd.DataFrame, outcomes: list[ExpectationOutcome]) -> int:
-    """Replace the run's staged, quarantine and expectation rows of the source (one transaction).
+                  flags: pd.DataFrame) -> None:
+    """Insert one chunk's staged rows (with ``_flags``) and quarantine rows (with every reason).
 
-    Returns how many staged records were removed because their key disappeared from a full
-    snapshot in this run (``meta.disappeared``, written by the extract stage).
+    Runs inside the caller's transaction, after :func:`begin_replace`.
     """
     src = contract.name
     table = f"staged.{_q(src)}"
@@ -429,29 +489,16 @@ def write_results(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: st
         col = frame[cm.field]
         if cm.value_type in ("date", "month", "timestamp"):
             col = pd.to_datetime(col, errors="coerce")
-        st[cm.field] = col.to_numpy()[good_mask] if not isinstance(col.dtype, pd.api.extensions.ExtensionDtype) \
-            else col.astype("object").where(col.notna(), None).to_numpy()[good_mask]
+        if isinstance(col.dtype, pd.api.extensions.ExtensionDtype):
+            col = col.astype("object").where(col.notna(), None)
+        st[cm.field] = col.to_numpy()[good_mask]
     qrows = pd.DataFrame({
         "_rid": bad,
         "source_key": frame["_source_key"].to_numpy(dtype=object)[bad],
         "row_no": raw["_row_no"].to_numpy()[bad] if "_row_no" in raw else bad + 1,
         "file": raw["_file"].to_numpy(dtype=object)[bad] if "_file" in raw else None,
     })
-    keys = pd.DataFrame({"k": frame["_source_key"].dropna().unique()})
-    er = pd.DataFrame([{"idx": o.index, "expectation": o.label, "column": o.column,
-                        "severity": o.severity, "rule": o.rule, "element_count": o.element_count,
-                        "unexpected_count": o.unexpected_count, "success": o.success,
-                        "error": o.error} for o in outcomes])
-
-    con.execute("BEGIN TRANSACTION")
     try:
-        ensure_tables(con)
-        ensure_staged(con, contract)
-        con.execute(f"DELETE FROM {table} WHERE _run_id = ?", [run_id])
-        con.register("_q_keys", keys)
-        con.execute(f"DELETE FROM {table} WHERE _source_key IN (SELECT k FROM _q_keys)")
-        removed = _remove_disappeared(con, src, run_id)
-        con.execute("DELETE FROM quarantine.row WHERE source = ? AND run_id = ?", [src, run_id])
         con.register("_q_stage", st)
         con.register("_q_flags", flags)
         con.execute(f"""
@@ -461,39 +508,37 @@ def write_results(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: st
                 SELECT _rid, list(DISTINCT flag ORDER BY flag) AS flags FROM _q_flags GROUP BY _rid
             ) f USING (_rid)
             ORDER BY s._rid""", {"run_id": run_id, "source": src})
-        con.register("_q_rows", qrows)
-        con.register("_q_reasons", reasons)
-        con.execute(f"""
-            INSERT INTO quarantine.row
-            SELECT $source, $run_id, q.source_key, q.row_no, q.file, j.raw, r.reasons,
-                   now()::TIMESTAMP
-            FROM _q_rows q JOIN (
-                SELECT _rid, list({{'rule': rule, 'column': "column", 'value': "value"}}
-                                  ORDER BY ord, rule) AS reasons
-                FROM _q_reasons GROUP BY _rid
-            ) r USING (_rid)
-            LEFT JOIN ({_raw_json_sql(con, src)}) j
-              ON j._file IS NOT DISTINCT FROM q.file AND j._row_no = q.row_no
-            ORDER BY q._rid""", {"run_id": run_id, "source": src})
-        con.execute("DELETE FROM meta.expectation_result WHERE run_id = ? AND source = ?",
-                    [run_id, src])
-        if not er.empty:
-            con.register("_q_er", er)
-            con.execute("""INSERT INTO meta.expectation_result
-                SELECT $run_id, $source, idx, expectation, "column", severity, rule,
-                       element_count, unexpected_count, success, error FROM _q_er""",
-                        {"run_id": run_id, "source": src})
-        con.execute("COMMIT")
-        return removed
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        if len(qrows):
+            con.register("_q_rows", qrows)
+            con.register("_q_reasons", reasons)
+            con.execute(f"""
+                INSERT INTO quarantine.row
+                SELECT $source, $run_id, q.source_key, q.row_no, q.file, j.raw, r.reasons,
+                       now()::TIMESTAMP
+                FROM _q_rows q JOIN (
+                    SELECT _rid, list({{'rule': rule, 'column': "column", 'value': "value"}}
+                                      ORDER BY ord, rule) AS reasons
+                    FROM _q_reasons GROUP BY _rid
+                ) r USING (_rid)
+                LEFT JOIN ({_raw_json_sql(con, src)}) j
+                  ON j._file IS NOT DISTINCT FROM q.file AND j._row_no = q.row_no
+                ORDER BY q._rid""", {"run_id": run_id, "source": src})
     finally:
-        for v in ("_q_keys", "_q_stage", "_q_flags", "_q_rows", "_q_reasons", "_q_er"):
+        for v in ("_q_stage", "_q_flags", "_q_rows", "_q_reasons"):
             try:
                 con.unregister(v)
             except Exception:  # noqa: BLE001 - not registered
                 pass
+
+
+def write_expectations(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
+                       outcomes: list[ExpectationOutcome]) -> None:
+    """Insert ``meta.expectation_result`` rows (inside the caller's transaction)."""
+    if outcomes:
+        con.executemany("INSERT INTO meta.expectation_result VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [[run_id, source, o.index, o.label, o.column, o.severity, o.rule,
+                          o.element_count, o.unexpected_count, o.success, o.error]
+                         for o in outcomes])
 
 
 def _remove_disappeared(con: duckdb.DuckDBPyConnection, source: str, run_id: str) -> int:
@@ -534,58 +579,95 @@ def run_date(run_id: str) -> date:
         return date.today()
 
 
+def merge_outcomes(total: list[ExpectationOutcome], part: list[ExpectationOutcome]) -> None:
+    """Add one chunk's expectation outcomes to the running totals (in place)."""
+    for t, p in zip(total, part):
+        t.element_count += p.element_count
+        t.unexpected_count += p.unexpected_count
+        t.success = t.success and p.success
+        t.error = t.error or p.error
+
+
 def validate_source(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
-                    today: date | None = None) -> ValidationResult:
+                    today: date | None = None, chunk_rows: int = CHUNK_ROWS) -> ValidationResult:
     """Validate the run's raw rows of one source; write staged, quarantine and reconcile rows.
+
+    Rows are validated in chunks of ``chunk_rows`` (one GX whole-dataframe batch each) to bound
+    memory; duplicate keys are numbered over the whole run first, so chunks do not hide them
+    (a declared ``unique`` expectation, though, is checked within each chunk). Everything is
+    written in one transaction: a failure leaves the previous state of the run untouched.
 
     Raises :class:`ValidationError` if the source cannot be validated (nothing is written then)
     and :class:`ReconcileError` if rows read != staged + quarantined after writing.
     """
     t0 = time.perf_counter()
-    res = ValidationResult(source=contract.name, run_id=run_id, required=contract.required)
-    raw, res.rows_unchanged = read_raw(con, contract, run_id)
-    res.rows_read = len(raw)
-    t1 = time.perf_counter()
-    frame, warnings = build_frame(raw, contract, cleaned=True)
-    res.messages += warnings
+    src = contract.name
+    res = ValidationResult(source=src, run_id=run_id, required=contract.required)
+    res.rows_read, res.rows_unchanged = count_raw(con, contract, run_id)
     spec = suite_specs(contract, today or run_date(run_id))
-    t2 = time.perf_counter()
-    outcomes, failing = run_expectations(frame, spec)
-    t3 = time.perf_counter()
-    res.expectations = outcomes
-    broken = [o for o in outcomes if o.error]
-    if any(o.severity == "hard" for o in broken):
-        raise ValidationError(f"{contract.name}: hard expectation(s) could not be evaluated: "
-                              + "; ".join(f"{o.label}: {o.error}" for o in broken
-                                          if o.severity == "hard"))
-    res.messages += [f"{contract.name}: soft expectation {o.label} not evaluated: {o.error}"
-                     for o in broken]
-    reasons = reasons_frame(frame, raw, contract, spec.specs, failing)
-    flags = flags_frame(frame, spec.specs, failing)
-    bad = set(np.unique(reasons["_rid"].to_numpy()).tolist()) if not reasons.empty else set()
-    staged_flags = flags[~flags["_rid"].isin(list(bad))] if bad else flags
-    res.flag_counts = {str(k): int(v) for k, v in
-                       staged_flags.groupby("flag").size().sort_values(ascending=False).items()}
-    res.rows_flagged = int(staged_flags["_rid"].nunique())
-    res.top_reasons = top_reasons(reasons, raw)
-    res.rows_removed = write_results(con, contract, run_id, raw, frame, reasons, flags, outcomes)
+    res.expectations = [ExpectationOutcome(i, s.label(), s.expectation, s.column, s.severity,
+                                           s.rule, s.description, by_status=s.flags_by_status)
+                        for i, s in enumerate(spec.specs)]
+    timings = dict.fromkeys(("read", "parse", "gx", "write"), 0.0)
+    all_reasons: list[pd.DataFrame] = []
+    flag_counts: dict[str, int] = {}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        res.rows_removed = begin_replace(con, contract, run_id)
+        for start in range(0, max(res.rows_read, 1), chunk_rows):
+            t = time.perf_counter()
+            raw = read_raw(con, contract, run_id, start, start + chunk_rows)
+            t1 = time.perf_counter()
+            timings["read"] += t1 - t
+            frame, warnings = build_frame(raw, contract, cleaned=True)
+            res.messages += [w for w in warnings if w not in res.messages]
+            t2 = time.perf_counter()
+            outcomes, failing = run_expectations(frame, spec)
+            t3 = time.perf_counter()
+            broken = [o for o in outcomes if o.error and o.severity == "hard"]
+            if broken:
+                raise ValidationError(f"{src}: hard expectation(s) could not be evaluated: "
+                                      + "; ".join(f"{o.label}: {o.error}" for o in broken))
+            merge_outcomes(res.expectations, outcomes)
+            reasons = reasons_frame(frame, raw, contract, spec.specs, failing)
+            flags = flags_frame(frame, spec.specs, failing)
+            bad = np.unique(reasons["_rid"].to_numpy(dtype=np.int64))
+            staged_flags = flags[~flags["_rid"].isin(bad)]
+            for k, v in staged_flags.groupby("flag").size().items():
+                flag_counts[str(k)] = flag_counts.get(str(k), 0) + int(v)
+            res.rows_flagged += int(staged_flags["_rid"].nunique())
+            all_reasons.append(with_rows(reasons, raw))
+            write_results(con, contract, run_id, raw, frame, reasons, flags)
+            del raw, frame, reasons, flags, failing
+            timings["parse"] += t2 - t1
+            timings["gx"] += t3 - t2
+            timings["write"] += time.perf_counter() - t3
+        write_expectations(con, src, run_id, res.expectations)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    res.messages += [f"{src}: soft expectation {o.label} not evaluated: {o.error}"
+                     for o in res.expectations if o.error]
+    res.flag_counts = dict(sorted(flag_counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    res.top_reasons = top_reasons(pd.concat(all_reasons, ignore_index=True)
+                                  if all_reasons else pd.DataFrame())
     t4 = time.perf_counter()
     res.rows_staged, res.rows_quarantined, res.reconcile_ok = reconcile(
-        con, contract.name, run_id, res.rows_read, res.rows_unchanged)
-    res.timings = {"read": t1 - t0, "parse": t2 - t1, "gx": t3 - t2, "write": t4 - t3,
-                   "reconcile": time.perf_counter() - t4}
+        con, src, run_id, res.rows_read, res.rows_unchanged)
+    res.timings = {**timings, "reconcile": time.perf_counter() - t4}
     res.seconds = time.perf_counter() - t0
     if not res.reconcile_ok:
         res.status = "mismatch"
-        msg = (f"RECONCILE FAILED for {contract.name} run {run_id}: read {res.rows_read} != "
+        msg = (f"RECONCILE FAILED for {src} run {run_id}: read {res.rows_read} != "
                f"staged {res.rows_staged} + quarantined {res.rows_quarantined}")
         log.error(msg)
         res.messages.append(msg)
         raise ReconcileError(msg, res)
     if res.rows_read == 0:
-        res.messages.append(f"{contract.name}: no rows to validate in run {run_id}"
+        res.messages.append(f"{src}: no rows to validate in run {run_id}"
                             + (f" ({res.rows_unchanged} unchanged)" if res.rows_unchanged else ""))
     log.info("validated %s: read %d, staged %d, quarantined %d, flagged %d in %.1fs",
-             contract.name, res.rows_read, res.rows_staged, res.rows_quarantined,
-             res.rows_flagged, res.seconds)
+             src, res.rows_read, res.rows_staged, res.rows_quarantined, res.rows_flagged,
+             res.seconds)
     return res

@@ -269,3 +269,26 @@ def test_expectation_results_are_recorded(con: duckdb.DuckDBPyConnection) -> Non
     assert (sex.element_count, sex.unexpected_count, sex.success) == (2, 1, False)
     assert con.execute("SELECT unexpected_count FROM meta.expectation_result "
                        "WHERE rule = 'sex_unparseable'").fetchone() == (1,)
+
+
+def test_chunks_give_the_same_result(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Small chunks (2 rows) write exactly what one batch writes; duplicates across chunks too."""
+    from warehouse.connection import connect_work
+    rows = [person_row("K1"), person_row(None, birth="x"), person_row("K2", sex="9"),
+            person_row("K1"), person_row("K3", birth="bad"), person_row("K4"), person_row("K2")]
+    out = []
+    for chunk in (2, 1000):
+        con = connect_work(tmp_path / f"c{chunk}.duckdb")
+        c = make_contract()
+        land_raw(con, c.name, rows)
+        con.execute("ALTER TABLE raw.test_people DROP COLUMN _change")  # also the no-marker path
+        res = validate_source(con, c, RUN, chunk_rows=chunk)
+        staged = con.execute("SELECT * EXCLUDE (_validated_at) FROM staged.test_people "
+                             "ORDER BY _row_no").fetchall()
+        quarantine = con.execute("SELECT row_no, source_key, raw, reasons FROM quarantine.row "
+                                 "ORDER BY row_no").fetchall()
+        exp = [(o.element_count, o.unexpected_count, o.success) for o in res.expectations]
+        out.append((staged, quarantine, exp, res.flag_counts, res.top_reasons, res.counts()))
+        con.close()
+    assert out[0] == out[1]
+    assert out[0][5]["quarantined"] == 4  # no key, bad date, two later duplicates

@@ -20,7 +20,8 @@ How (vectorised, regular expressions via ``Series.str.extract``, over distinct a
    (单元 / ``-``), room (室 / 号 / 房 / 户 optional): ``3-2-501``, ``3号楼2单元501室``, ``3栋501``.
 3. The head is consumed from the left: province (…省 / 自治区 / 直辖市, or a bare province name),
    city (…市 / 自治州 / 地区 / 盟), district (…区 / 县 / 市 / 旗), street (…街道 / 镇 / 乡),
-   community (…社区 / 居委会 / 村委会 / 村 before a group number or the end), road and door
+   community (…社区 / 居委会 / 村委会, or …村 before a group number ``3组``: a compound may be
+   a 新村), road and door
    number (…路 / 街 / 大道 / 巷 + ``18号``); what is left is the compound. A city or district
    candidate is only consumed when it is a real division name (python-stdnum's ``loc.dat``, names
    current today), so ``阳光新区3栋…`` keeps 阳光新区 as its compound. A bare Yichang district name
@@ -63,9 +64,9 @@ TAIL = re.compile(
     r"^(?P<head>.*?)(?<!\d)(?P<building>\d{1,4})\s*(?:号楼|栋|幢|座|号|#|-)\s*"
     r"(?:(?P<unit>\d{1,2})\s*(?:单元|-)\s*)?(?P<room>\d{1,5})\s*(?:室|号|房|户)?\s*$"
 )
-STREET = r"(?P<street>[^\s\d]{2,8}?(?:街道办事处|街道|镇|乡)(?!小区|花园|广场|家园|苑|公寓))"
-COMMUNITY = (r"(?P<community>[^\s\d]{2,10}?(?:社区居民委员会|社区居委会|社区|居委会|村民委员会|村委会"
-             r"|村(?=\s*\d+组|\s*$|\s)))")
+STREET = r"(?P<street>[^\s\d][^\s]{1,9}?(?:街道办事处|街道|镇|乡)(?!小区|花园|广场|家园|苑|公寓))"
+COMMUNITY = (r"(?P<community>[^\s\d][^\s]{1,11}?(?:社区居民委员会|社区居委会|社区|居委会|村民委员会|村委会"
+             r"|村(?=\s*\d+组)))")
 ROAD = r"(?P<road>[^\s\d]{1,10}?(?:大道|大街|路|街|巷))\s*(?P<road_no>\d{1,5})号(?!楼)"
 
 

@@ -56,10 +56,15 @@ _DASHES = "\\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
 def _as_text(s: pd.Series) -> pd.Series:
     """Any Series as pandas ``string`` dtype (nulls stay NA); floats like ``1.0`` lose ``.0``."""
     if pd.api.types.is_float_dtype(s.dtype):
-        # a float column of numbers (a spreadsheet read without dtype=str): 15-digit values are exact
+        # a float column of numbers (a spreadsheet read without dtype=str): values below 1e15
+        # (15-digit legacy numbers) are exact; an 18-digit number stored as a float has lost its
+        # last digits, so it is written in scientific notation and classified ``lost_digits``
         out = pd.Series(pd.NA, index=s.index, dtype=_STRING)
-        ok = s.notna() & np.isfinite(s.to_numpy(dtype=float, na_value=np.nan))
-        out[ok] = s[ok].map("{:.0f}".format).astype(_STRING)
+        f = s.to_numpy(dtype=float, na_value=np.nan)
+        small = np.isfinite(f) & (np.abs(f) < 1e15)
+        big = np.isfinite(f) & ~small
+        out[small] = pd.Series(f[small].astype(np.int64), index=s.index[small]).astype(_STRING)
+        out[big] = pd.Series(f[big], index=s.index[big]).map("{:.15E}".format).astype(_STRING)
         return out
     return s.astype(_STRING)
 

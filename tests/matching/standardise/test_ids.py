@@ -78,6 +78,14 @@ def test_clean_id_float_column_keeps_15_digits() -> None:
     assert out.isna().iloc[1]
 
 
+def test_an_18_digit_number_stored_as_a_float_has_lost_digits() -> None:
+    # Excel keeps 15 significant digits: 420502199001011234 becomes 420502199001011000 (a float)
+    floats = pd.Series([420502199001011 * 1000.0, 420502850312123.0])
+    assert classify_ids(floats)["id_status"].tolist() == ["lost_digits", "legacy15"]
+    mixed = pd.Series([420502199001011 * 1000.0, "4.20502E+17", 420502850312123.0], dtype=object)
+    assert classify_ids(mixed)["id_status"].tolist() == ["lost_digits", "lost_digits", "legacy15"]
+
+
 @pytest.mark.parametrize(
     ("raw", "status"),
     [

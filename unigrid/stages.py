@@ -92,8 +92,9 @@ def _publish(settings: Settings, ctx: RunContext) -> StageResult:
 
 
 def _report(settings: Settings, ctx: RunContext) -> StageResult:
+    from quality.rules import rule_infos
     from warehouse.report.stage import report_stage
-    return report_stage(settings, ctx)
+    return report_stage(settings, ctx, rules=rule_infos())
 
 
 STAGES: Mapping[str, StageFn] = {

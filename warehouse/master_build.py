@@ -373,17 +373,25 @@ def carry_audit(con: duckdb.DuckDBPyConnection, has_prev: bool, has_decisions: b
 
     Only columns both sides have are copied (declared columns added later start NULL).
     """
-    sources = [(q, PREV) for q in CARRIED_FORWARD if has_prev]
+    findings_from_work = bool(columns_of(con, WORK, "check", "finding"))
+    sources = [(q, PREV) for q in CARRIED_FORWARD
+               if has_prev and not (q == "audit.finding" and findings_from_work)]
+    if findings_from_work:
+        # the check stage ran before publish: its table holds every finding ever seen, with
+        # the auditors' statuses applied, so it replaces the previous master's copy
+        sources.append(("audit.finding", f'{WORK}."check"'))
     if has_decisions:
         sources.append(("audit.decision", DECISIONS))
     for qualified, db in sources:
         schema, name = qualified.split(".")
-        have = columns_of(con, db, schema, name)
+        if "." in db:
+            db, schema = db.split(".")
+        have = columns_of(con, db, schema.strip('"'), name)
         common = [c for c in table(qualified).column_names() if c in have]
         if not common:
             continue
         cols = ", ".join(quote(c) for c in common)
-        con.execute(f"INSERT INTO {qualified} ({cols}) SELECT {cols} FROM {db}.{qualified}")
+        con.execute(f"INSERT INTO {qualified} ({cols}) SELECT {cols} FROM {db}.{schema}.{name}")
 
 
 def build_master(con: duckdb.DuckDBPyConnection, run_id: str, has_prev: bool,

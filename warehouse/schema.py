@@ -322,8 +322,8 @@ AUDIT_TABLES: tuple[TableSpec, ...] = (
         "Carried forward by every publish so auditors' statuses survive.",
         "check (cross-department rules, later engineer); status columns by auditors",
         (
-            Col("finding_id", "text", "stable id per rule + subject (same finding, same id "
-                "every run)", "deceased_pensioner:P00000000002A", nullable=False),
+            Col("finding_id", "text", "stable id per rule + subject: F + 16 hex of sha256(rule, subject) (same finding, same id "
+                "every run)", "F3A9C0D17E52B4F60", nullable=False),
             Col("rule", "text", "rule name (deceased_pensioner, wanted_person_seen, "
                 "deceased_subsidy, duplicate_registration, death_not_cancelled, "
                 "birth_not_registered, id_conflict)", "deceased_pensioner", nullable=False),

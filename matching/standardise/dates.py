@@ -217,10 +217,10 @@ def _parse_timestamps(s: pd.Series, formats: Sequence[str] = ()) -> pd.Series:
 def _by_distinct(s: pd.Series, parse: Callable[[pd.Series], pd.Series]) -> pd.Series:
     """Apply ``parse`` once per distinct value (``pd.factorize``) and spread the result back."""
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        return parse(s)
+        out = parse(s.reset_index(drop=True))
+        out.index = s.index
+        return out
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    if len(uniques) == len(s):
-        return parse(s)
     if len(uniques) == 0:
         return _empty(s.index)
     parsed = parse(pd.Series(uniques)).to_numpy(dtype="datetime64[ns]")

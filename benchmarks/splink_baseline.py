@@ -7,9 +7,11 @@ date + name, the prior from the ID rule, u by random sampling, m by EM in two se
 on the ID number, then on name + birth date: each session estimates the comparisons it does not
 block on), then predictions at match probability 0.9 and connected-components clustering at 0.9.
 
-(An EM session blocked on birth date + sex failed at 200,000 persons: an m probability
-underflowed below Splink's 1e-300 floor. Blocking EM on name + birth date keeps the sessions
-mostly true matches, which is also what Splink's tutorials do.)
+Splink 5.0.0 raises ``ValueError: m_probability value 1.67e-317 is below the minimum allowed
+value of 1e-300`` when an EM step estimates a level's m that small (at 200,000 persons, in the
+session blocked on the ID number): its setters validate instead of clamping. The baseline clamps
+such EM estimates to that floor (:func:`clamped_em`), which is what Splink itself does for
+match weights; the count of clamped values is reported.
 
 The *linking step* (training + prediction + clustering) is timed apart from reading and
 cleaning: it is what unigrid's whole pipeline is compared with.
@@ -23,9 +25,10 @@ import argparse
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -38,6 +41,34 @@ MAX_U_PAIRS = 5e6
 """Pairs sampled to estimate u (Splink's usual order of magnitude)."""
 
 
+@contextmanager
+def clamped_em() -> Iterator[list[str]]:
+    """While active, EM estimates of m or u below Splink's floor are raised to the floor.
+
+    Yields the list of ``comparison:level`` names clamped. Restores Splink afterwards.
+    """
+    from splink.internals import expectation_maximisation as em
+    from splink.internals.comparison_level import M_U_CLAMP_MIN
+
+    original = em.populate_m_u_from_lookup
+    clamped: list[str] = []
+
+    def populate(fixed, level, name, lookup):  # type: ignore[no-untyped-def]
+        rec = lookup.get(name, {}).get(level.comparison_vector_value)
+        for key in ("m_probability", "u_probability"):
+            v = rec.get(key) if rec else None
+            if isinstance(v, float) and v < M_U_CLAMP_MIN:
+                rec[key] = M_U_CLAMP_MIN
+                clamped.append(f"{name}:{level.label_for_charts}:{key[0]}")
+        return original(fixed, level, name, lookup)
+
+    em.populate_m_u_from_lookup = populate
+    try:
+        yield clamped
+    finally:
+        em.populate_m_u_from_lookup = original
+
+
 @dataclass
 class LinkOutcome:
     """What a baseline produced: one person id per record, and how long each step took."""
@@ -46,6 +77,8 @@ class LinkOutcome:
     """``source, source_key, person_id``."""
     seconds: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """E.g. which EM estimates were clamped (comparison:level:m|u)."""
 
 
 def blocking_rules() -> list[Any]:
@@ -96,9 +129,11 @@ def link(records: pd.DataFrame, seed: int = 42, threads: int | None = None) -> L
     linker.training.estimate_probability_two_random_records_match(
         [block_on("id_number")], recall=0.8)
     linker.training.estimate_u_using_random_sampling(max_pairs=MAX_U_PAIRS, seed=seed)
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("id_number"))
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("name", "birth_date"))
+    with clamped_em() as clamped:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("id_number"))
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("name", "birth_date"))
     t_train = time.perf_counter()
     pred = linker.inference.predict(threshold_match_probability=THRESHOLD)
     t_pred = time.perf_counter()
@@ -116,7 +151,9 @@ def link(records: pd.DataFrame, seed: int = 42, threads: int | None = None) -> L
         "setup": t_setup - t0, "train": t_train - t_setup, "predict": t_pred - t_train,
         "cluster": t_cluster - t_pred, "linking": t_cluster - t_setup},
         counts={"records": int(len(frame)), "predicted_pairs": int(n_pairs),
-                "clusters": int(labels.max() + 1) if len(labels) else 0})
+                "clusters": int(labels.max() + 1) if len(labels) else 0,
+                "em_values_clamped": len(clamped)},
+        notes=sorted(set(clamped)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     ev = evaluate_frames(outcome.assignments, truth, worst=0)
     print(json.dumps({"load_and_clean_seconds": round(t_load, 3),
                       "seconds": {k: round(v, 3) for k, v in outcome.seconds.items()},
-                      "counts": outcome.counts, "accuracy": ev.overall}, indent=2))
+                      "counts": outcome.counts, "notes": outcome.notes,
+                      "accuracy": ev.overall}, indent=2))
     return 0
 
 

@@ -72,3 +72,23 @@ def test_subset_takes_everything_when_the_city_is_small():
     records, truth = population(20)
     sub = recordlinkage_baseline.subset_records(records, truth, persons=1000)
     assert len(sub) == len(records)
+
+
+def test_clamped_em_raises_tiny_estimates_to_the_floor(monkeypatch):
+    from splink.internals import expectation_maximisation as em
+    from splink.internals.comparison_level import M_U_CLAMP_MIN
+
+    seen = []
+
+    def fake(fixed, level, name, lookup):
+        seen.append(dict(lookup[name].get(level.comparison_vector_value, {})))
+
+    monkeypatch.setattr(em, "populate_m_u_from_lookup", fake)
+    level = type("L", (), {"comparison_vector_value": 1, "label_for_charts": "lev1"})()
+    lookup = {"dob": {1: {"m_probability": 1.6e-317, "u_probability": 0.2}}}
+    with splink_baseline.clamped_em() as clamped:
+        em.populate_m_u_from_lookup(set(), level, "dob", lookup)
+        em.populate_m_u_from_lookup(set(), level, "other", {"other": {}})  # level not observed
+    assert seen[0] == {"m_probability": M_U_CLAMP_MIN, "u_probability": 0.2}
+    assert clamped == ["dob:lev1:m"]
+    assert em.populate_m_u_from_lookup is fake          # restored

@@ -55,17 +55,23 @@ DOB_OK = """(coalesce(l.birth_date, l.id_birth_date) = coalesce(r.birth_date, r.
 """Birth dates compatible (equal, missing, same month for month-only sources, one typo)."""
 
 
+NAME_CLOSE = """(l.surname_py = r.surname_py
+    AND jaro_winkler_similarity(l.name_py, r.name_py) >= 0.88)"""
+"""Names close enough that a typing error is plausible (the model's 'close pinyin' level)."""
+
+
 def deterministic_sql(records: str = "std.record") -> str:
     """Pairs sharing a usable ID number, with the deterministic verdict.
 
-    ``deterministic``: same ID and compatible names (and birth dates).
-    ``conflict``: same ID, different names AND different birth dates (one ID number on two
-    people: 重号 or a typo landing on a real number): never merged, queued.
+    ``deterministic``: same ID and compatible names and birth dates.
+    ``conflict``: same ID on clearly different names (one ID number on two people: 重号, or
+    a typo landing on a real number): never merged, queued. The birth date does not clear a
+    conflict: two people sharing one number usually share the birth date it encodes.
     """
     return f"""
 SELECT l.record_id AS record_id_l, r.record_id AS record_id_r,
        CASE WHEN {NAME_OK} AND {DOB_OK} THEN 'deterministic'
-            WHEN NOT {NAME_OK} AND NOT {DOB_OK} THEN 'conflict' END AS verdict
+            WHEN NOT {NAME_OK} AND NOT {NAME_CLOSE} THEN 'conflict' END AS verdict
 FROM {records} l JOIN {records} r ON l.id_key = r.id_key AND l.record_id < r.record_id
 """
 

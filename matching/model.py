@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 MODEL_COLUMNS = [
     "record_id", "source", "id18", "id_key", "id_birth_date", "name", "name_py", "name_pyf",
-    "name_like", "surname_py", "sex_any", "dob", "dob_alt", "birth_month", "dob_month_only",
+    "name_like", "surname_py", "sex_any", "dob", "bdate", "bmonth", "birth_month",
     "phone", "house_key", "building_key", "compound_key", "district_code", "hh",
     "mother_id_key", "father_id_key",
 ]
@@ -40,11 +40,10 @@ SELECT record_id, source, id18, id_key, id_birth_date, name, name_py, name_pyf,
        surname_py,
        coalesce(sex, id_sex) AS sex_any,
        coalesce(birth_date, id_birth_date) AS dob,
-       CASE WHEN birth_date IS NOT NULL AND id_birth_date IS NOT NULL
-                 AND birth_date <> id_birth_date THEN id_birth_date END AS dob_alt,
+       birth_date AS bdate,
+       coalesce(birth_month, date_trunc('month', birth_date))::DATE AS bmonth,
        coalesce(birth_month, date_trunc('month', coalesce(birth_date, id_birth_date)))::DATE
            AS birth_month,
-       (birth_date IS NULL AND birth_month IS NOT NULL) AS dob_month_only,
        phone, house_key,
        CASE WHEN compound IS NOT NULL AND building IS NOT NULL
             THEN coalesce(district_code, '') || '|' || compound || '|' || building END
@@ -100,19 +99,18 @@ COMPARISONS: list[dict[str, Any]] = [
              'jaro_winkler_similarity("name_py_l", "name_py_r") >= 0.88', "close pinyin"),
         _lvl("ELSE", "different"),
     ]),
-    _cmp("dob", "Birth date (record or from the ID number)", [
-        _lvl('("dob_l" IS NULL AND "birth_month_l" IS NULL) OR '
-             '("dob_r" IS NULL AND "birth_month_r" IS NULL)', "null", null=True),
-        _lvl('"dob_l" = "dob_r"', "exact"),
-        _lvl('"dob_l" = "dob_alt_r" OR "dob_alt_l" = "dob_r" OR "dob_alt_l" = "dob_alt_r"',
-             "record date equals the ID's date"),
-        _lvl('("dob_month_only_l" OR "dob_month_only_r") AND "birth_month_l" = "birth_month_r"',
+    _cmp("dob", "Birth date of the record (the ID's date only against a record's own date)", [
+        _lvl('"bdate_l" = "bdate_r"', "exact"),
+        _lvl('("bdate_l" = "id_birth_date_r" OR "id_birth_date_l" = "bdate_r") '
+             'AND "id18_l" IS DISTINCT FROM "id18_r"', "record date equals the other's ID date"),
+        _lvl('("bdate_l" IS NULL AND "bmonth_l" IS NULL) OR ("bdate_r" IS NULL AND "bmonth_r" IS NULL)',
+             "null", null=True),
+        _lvl('("bdate_l" IS NULL OR "bdate_r" IS NULL) AND "bmonth_l" = "bmonth_r"',
              "same month (month-precision source)"),
-        _lvl('damerau_levenshtein(strftime("dob_l", \'%Y%m%d\'), '
-             'strftime("dob_r", \'%Y%m%d\')) <= 1', "one digit or transposition"),
-        _lvl('year("dob_l") = year("dob_r") OR year("birth_month_l") = year("birth_month_r")',
-             "same year"),
-        _lvl('abs(year("birth_month_l") - year("birth_month_r")) < 10', "different"),
+        _lvl('damerau_levenshtein(strftime("bdate_l", \'%Y%m%d\'), '
+             'strftime("bdate_r", \'%Y%m%d\')) <= 1', "one digit or transposition"),
+        _lvl('year("bmonth_l") = year("bmonth_r")', "same year"),
+        _lvl('abs(year("bmonth_l") - year("bmonth_r")) < 10', "different"),
         _lvl("ELSE", "ten years or more apart"),
     ]),
     _cmp("sex", "Sex (record, else from the ID number)", [

@@ -173,3 +173,23 @@ def test_explain_pair_gives_field_weights(work) -> None:
     e2 = explain_pair(con, ("ps_household_registry", "HJ3"), ("ps_household_registry", "HJ2"),
                       model=fixed_model())
     assert e2["method"] == "scored_on_request" and e2["mw_name"] < 0
+
+
+@pytest.mark.parametrize("right,expected", [
+    ({"name": "李莉", "py": "li li", "dob": date(1990, 1, 1)}, "deterministic"),   # homophone
+    ({"name": "李丽", "py": "li li", "dob": None}, "deterministic"),              # date missing
+    ({"name": "李丽", "py": "li li", "dob": date(1990, 10, 1)}, "deterministic"),  # one digit
+    ({"name": "王强", "py": "wang qiang", "dob": date(1990, 1, 1)}, "conflict"),   # 重号
+    ({"name": "王强", "py": "wang qiang", "dob": date(1960, 5, 5)}, "conflict"),
+    ({"name": "李丽丽", "py": "li li li", "dob": date(1990, 1, 1)}, None),        # close: model
+    ({"name": "李丽", "py": "li li", "dob": date(1995, 6, 7)}, None),             # date: model
+    ({"name": None, "py": None, "dob": None}, "deterministic"),
+])
+def test_deterministic_table(tmp_path, right, expected) -> None:
+    con = connect_work(tmp_path / "w.duckdb")
+    rows = [std_row("a", "1", name="李丽", py="li li", id18=ID_A, dob=date(1990, 1, 1)),
+            std_row("b", "2", id18=ID_A, **right)]
+    write_std(con, std_frame(rows))
+    got = con.execute(deterministic_sql()).fetchall()
+    con.close()
+    assert got == [(0, 1, expected)]

@@ -382,6 +382,11 @@ def carry_audit(con: duckdb.DuckDBPyConnection, has_prev: bool, has_decisions: b
         sources.append(("audit.finding", f'{WORK}."check"'))
     if has_decisions:
         sources.append(("audit.decision", DECISIONS))
+        if columns_of(con, DECISIONS, "audit", "access_log"):
+            # the log is written to the decisions database during the day: it is the complete
+            # record, so it replaces the previous master's copy
+            sources = [(q, db) for q, db in sources if q != "audit.access_log"]
+            sources.append(("audit.access_log", DECISIONS))
     for qualified, db in sources:
         schema, name = qualified.split(".")
         if "." in db:

@@ -176,12 +176,26 @@ def splink_settings() -> dict[str, Any]:
     }
 
 
-def make_linker(frame: pd.DataFrame, model: dict[str, Any] | Path | None = None) -> Any:
-    """A Splink ``Linker`` over a model-input frame, on a private in-memory DuckDB."""
+LINK_MEMORY_LIMIT = "4GB"
+"""DuckDB memory limit of the linkage engine's private database (it spills to disk past it);
+override with ``UNIGRID_MATCH_MEMORY_LIMIT``."""
+
+
+def make_linker(frame: pd.DataFrame, model: dict[str, Any] | Path | None = None,
+                memory_limit: str | None = None, temp_dir: Path | None = None) -> Any:
+    """A Splink ``Linker`` over a model-input frame, on a private in-memory DuckDB that spills
+    to ``temp_dir`` (default: the system temp folder) past ``memory_limit``."""
+    import os
+    import tempfile
+
     import duckdb
     from splink import DuckDBAPI, Linker
 
-    con = duckdb.connect()
+    limit = memory_limit or os.environ.get("UNIGRID_MATCH_MEMORY_LIMIT") or LINK_MEMORY_LIMIT
+    spill = Path(temp_dir or tempfile.gettempdir()) / "unigrid-link-spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"memory_limit": limit, "temp_directory": str(spill),
+                                 "preserve_insertion_order": False})
     con.execute("SET threads TO 2")
     api = DuckDBAPI(con)
     sdf = api.register(frame[MODEL_COLUMNS], table_name="std_model_input")

@@ -85,6 +85,7 @@ def render_report(results: list[ValidationResult], run_id: str,
     env = jinja2.Environment(loader=jinja2.PackageLoader("quality", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              undefined=jinja2.StrictUndefined)
+    env.filters["n"] = lambda v: f"{int(v):,}"
     validated = [r for r in results if r.status in ("ok", "mismatch")]
     totals = {"read": sum(r.rows_read for r in validated),
               "staged": sum(r.rows_staged for r in validated),

@@ -97,3 +97,10 @@ def test_write_report(tmp_path: Path, results: list[ValidationResult]) -> None:
     assert p == tmp_path / "reports" / f"validation-{RUN}.html"
     assert p.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert not list((tmp_path / "reports").glob("*.tmp"))
+
+
+def test_large_counts_have_thousands_separators() -> None:
+    r = ValidationResult(source="big", run_id=RUN, rows_read=1961546, rows_staged=1961540,
+                         rows_quarantined=6, reconcile_ok=True)
+    html = render_report([r], RUN)
+    assert "read 1,961,546 = staged 1,961,540 + quarantined 6" in html

@@ -416,6 +416,8 @@ def build_master(con: duckdb.DuckDBPyConnection, run_id: str, has_prev: bool,
     build_household(con, run_id)
     build_grid(con, run_id)
     fill_house_from_grid(con)
+    from warehouse.service_tables import build_service_tables
+    build_service_tables(con, run_id)
     build_source_status(con, run_id)
     carry_audit(con, has_prev, has_decisions)
     return table_counts(con)
@@ -438,3 +440,5 @@ def add_primary_keys(con: duckdb.DuckDBPyConnection) -> None:
     for t in MASTER_TABLES:
         con.execute(f"ALTER TABLE {t.qualified} ADD PRIMARY KEY "
                     f"({', '.join(quote(k) for k in t.primary_key)})")
+    from warehouse.service_tables import add_service_indexes
+    add_service_indexes(con)

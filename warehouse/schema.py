@@ -72,6 +72,7 @@ class TableSpec:
 
 PUBLISH = "publish (warehouse/master_build.py)"
 MATCH = "match (matching engineer: link.person via survivorship)"
+SERVICE = "publish, for the query service (warehouse/service_tables.py)"
 
 GOLDEN_FIELDS: tuple[tuple[str, LogicalType, str, str], ...] = (
     ("id_number", "text", "18-digit resident ID number (sensitive personal information: mask on "
@@ -283,6 +284,81 @@ MASTER_TABLES: tuple[TableSpec, ...] = (
             RUN_ID,
         ),
         ("grid_code",),
+    ),
+    TableSpec(
+        "master", "source_record",
+        "Every linked source record's own fields (pension months, death dates, ...), so the "
+        "query service shows a person's records by department without opening the work "
+        "database.",
+        SERVICE,
+        (
+            Col("source", "text", "source (contract name)", "hrss_pension_ledger",
+                nullable=False),
+            Col("source_key", "text", "the record's key in its source", "420500000123",
+                nullable=False),
+            Col("person_id", "text", "master.person it is linked to", "P00000000002A",
+                nullable=False),
+            Col("kind", "text", "source kind", "pension_payments"),
+            Col("department", "text", "department owning the source", "hrss"),
+            Col("fields", "json", "the record's canonical staged fields (latest row up to the "
+                "run), lineage columns left out", '{"pension_last_paid_month": "2026-10"}'),
+            RUN_ID,
+        ),
+        ("source", "source_key"),
+    ),
+    TableSpec(
+        "master", "person_name",
+        "Name search index: every linked record's standardised name with its pinyin and "
+        "dialect-folded pinyin (so the service finds 刘娜 when asked for 刘拉 or liu na).",
+        SERVICE,
+        (
+            Col("source", "text", "source (contract name)", "ps_household_registry",
+                nullable=False),
+            Col("source_key", "text", "the record's key in its source", "HJ0000012345",
+                nullable=False),
+            Col("person_id", "text", "master.person the record is linked to", "P00000000002A",
+                nullable=False),
+            Col("name", "text", "standardised name of the record", "刘娜"),
+            Col("name_py", "text", "surname-aware pinyin, syllables separated by a space",
+                "liu na"),
+            Col("name_pyf", "text", "dialect-folded pinyin (zh->z, n->l, ...)", "liu la"),
+            Col("birth_date", "date", "the record's own birth date (else its ID number's)",
+                "1990-01-01"),
+            RUN_ID,
+        ),
+        ("source", "source_key"),
+    ),
+    TableSpec(
+        "master", "review_queue",
+        "Record pairs the matcher is unsure of or finds conflicting, for department stewards "
+        "(the service hides pairs decided since the run; the next run respects the decisions).",
+        SERVICE + " (from the work database's link.review_queue)",
+        (
+            Col("queue_no", "bigint", "position in the run's queue", "17", nullable=False),
+            Col("reason", "text", "review_band, one_id_two_people, one_person_two_ids or "
+                "contradicting_decisions", "review_band", nullable=False),
+            Col("left_source", "text", "source of the first record", "ps_household_registry",
+                nullable=False),
+            Col("left_key", "text", "key of the first record", "HJ0000012345", nullable=False),
+            Col("left_person_id", "text", "person the first record is linked to now",
+                "P00000000002A"),
+            Col("left_department", "text", "department of the first record", "public_security"),
+            Col("right_source", "text", "source of the second record", "grid_collection",
+                nullable=False),
+            Col("right_key", "text", "key of the second record", "CJ000987", nullable=False),
+            Col("right_person_id", "text", "person the second record is linked to now",
+                "P00000000003F"),
+            Col("right_department", "text", "department of the second record", "grid_office"),
+            Col("match_weight", "double", "total match weight (log2 Bayes factor)", "3.1"),
+            Col("match_probability", "double", "match probability", "0.89"),
+            Col("linked_now", "bool", "the two records are in the same person in this run",
+                "false"),
+            Col("decided", "text", "decision applied in this run (unsure, or NULL)", "unsure"),
+            Col("explanation", "json", "per-comparison match weights that decided the pair",
+                '{"mw_name": 6.2, "mw_birth_date": -3.1}'),
+            RUN_ID,
+        ),
+        ("queue_no",),
     ),
 )
 """Schema ``master``."""

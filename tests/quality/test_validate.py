@@ -292,3 +292,25 @@ def test_chunks_give_the_same_result(tmp_path) -> None:  # type: ignore[no-untyp
         con.close()
     assert out[0] == out[1]
     assert out[0][5]["quarantined"] == 4  # no key, bad date, two later duplicates
+
+
+def test_failure_midway_rolls_back_to_the_previous_state(con: duckdb.DuckDBPyConnection,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import quality.validate as v
+    c = make_contract()
+    land_raw(con, c.name, [person_row("K1"), person_row("K2"), person_row(None)])
+    validate_source(con, c, RUN)
+    before = (_staged(con), _quarantine(con))
+    real, calls = v.run_expectations, []
+
+    def broken_second_chunk(frame, spec):  # type: ignore[no-untyped-def]
+        outcomes, failing = real(frame, spec)
+        calls.append(1)
+        if len(calls) == 2:
+            outcomes[0].error = "simulated engine failure"
+        return outcomes, failing
+
+    monkeypatch.setattr(v, "run_expectations", broken_second_chunk)
+    with pytest.raises(ValidationError, match="simulated engine failure"):
+        validate_source(con, c, RUN, chunk_rows=1)
+    assert (_staged(con), _quarantine(con)) == before

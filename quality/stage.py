@@ -52,7 +52,7 @@ def extracted_sources(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, 
 
 
 def validate_all(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_id: str,
-                 ) -> list[ValidationResult]:
+                 full_rebuild: bool = False) -> list[ValidationResult]:
     """Validate every contract's source that extracted ``ok`` in the run; never raises for one.
 
     A source whose extract failed (or that did not run) is reported ``skipped``; its raw rows
@@ -69,7 +69,7 @@ def validate_all(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_
                                             status="skipped", messages=[f"{c.name}: {why}"]))
             continue
         try:
-            results.append(validate_source(con, c, run_id))
+            results.append(validate_source(con, c, run_id, full_rebuild=full_rebuild))
         except ReconcileError as exc:
             r = exc.result or ValidationResult(source=c.name, run_id=run_id,
                                                required=c.required, status="mismatch")
@@ -97,7 +97,7 @@ def validate_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     contracts, errors = load_contracts_lenient(settings.contracts_dir, ctx.sources)
     result = StageResult(stage="validate", messages=list(errors))
     with work_db(settings.work_db) as con:
-        results = validate_all(con, contracts, ctx.run_id)
+        results = validate_all(con, contracts, ctx.run_id, ctx.full_rebuild)
         con.execute("CHECKPOINT")
     report = write_report(results, ctx.run_id, settings.report_dir)
     per_source = {r.source: r.counts() for r in results}

@@ -439,20 +439,33 @@ def _staged_select(contract: Contract) -> str:
     return ", ".join(exprs)
 
 
-def begin_replace(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str) -> int:
+def begin_replace(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
+                  full_rebuild: bool = False) -> int:
     """Inside the caller's transaction: remove what an earlier validation of this run wrote and
     the staged versions this run supersedes. Returns the staged records removed because their
     key disappeared from a full snapshot in this run (``meta.disappeared``, from extract).
 
     Deleted: the run's staged rows; staged rows of every key among the run's rows to validate
     (a new version replaces the old, whether it is staged or quarantined); the run's quarantine
-    and expectation rows.
+    and expectation rows. A full rebuild (the extract landed everything) empties the staged
+    table: keys absent from the source now are not recorded as disappeared then; the count of
+    earlier-run records dropped is returned as removed.
     """
     src = contract.name
     table = f"staged.{_q(src)}"
     ensure_tables(con)
     ensure_staged(con, contract)
     con.execute(f"DELETE FROM {table} WHERE _run_id = ?", [run_id])
+    if full_rebuild:
+        n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        source, params, _ = _run_rows(con, contract, run_id)
+        kept = con.execute(f"SELECT count(*) FROM {table} WHERE _source_key IN "
+                           f"(SELECT _source_key {source})", params).fetchone()[0]
+        con.execute(f"DELETE FROM {table}")
+        con.execute("DELETE FROM quarantine.row WHERE source = ? AND run_id = ?", [src, run_id])
+        con.execute("DELETE FROM meta.expectation_result WHERE run_id = ? AND source = ?",
+                    [run_id, src])
+        return int(n - kept)
     source, params, cols = _run_rows(con, contract, run_id)
     if "_source_key" in cols:
         con.execute(f"DELETE FROM {table} WHERE _source_key IN "
@@ -589,13 +602,15 @@ def merge_outcomes(total: list[ExpectationOutcome], part: list[ExpectationOutcom
 
 
 def validate_source(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
-                    today: date | None = None, chunk_rows: int = CHUNK_ROWS) -> ValidationResult:
+                    today: date | None = None, chunk_rows: int = CHUNK_ROWS,
+                    full_rebuild: bool = False) -> ValidationResult:
     """Validate the run's raw rows of one source; write staged, quarantine and reconcile rows.
 
     Rows are validated in chunks of ``chunk_rows`` (one GX whole-dataframe batch each) to bound
     memory; duplicate keys are numbered over the whole run first, so chunks do not hide them
     (a declared ``unique`` expectation, though, is checked within each chunk). Everything is
     written in one transaction: a failure leaves the previous state of the run untouched.
+    ``full_rebuild``: the extract landed the whole source; staged is rebuilt from this run only.
 
     Raises :class:`ValidationError` if the source cannot be validated (nothing is written then)
     and :class:`ReconcileError` if rows read != staged + quarantined after writing.
@@ -613,7 +628,7 @@ def validate_source(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: 
     flag_counts: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION")
     try:
-        res.rows_removed = begin_replace(con, contract, run_id)
+        res.rows_removed = begin_replace(con, contract, run_id, full_rebuild)
         for start in range(0, max(res.rows_read, 1), chunk_rows):
             t = time.perf_counter()
             raw = read_raw(con, contract, run_id, start, start + chunk_rows)

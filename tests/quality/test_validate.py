@@ -314,3 +314,13 @@ def test_failure_midway_rolls_back_to_the_previous_state(con: duckdb.DuckDBPyCon
     with pytest.raises(ValidationError, match="simulated engine failure"):
         validate_source(con, c, RUN, chunk_rows=1)
     assert (_staged(con), _quarantine(con)) == before
+
+
+def test_full_rebuild_restages_from_this_run_only(con: duckdb.DuckDBPyConnection) -> None:
+    c = make_contract()
+    land_raw(con, c.name, [person_row("K1"), person_row("K2")], run_id="20261119")
+    validate_source(con, c, "20261119")
+    land_raw(con, c.name, [person_row("K2"), person_row("K3")], run_id=RUN)
+    res = validate_source(con, c, RUN, full_rebuild=True)
+    assert {k: v["run"] for k, v in _staged(con).items()} == {"K2": RUN, "K3": RUN}
+    assert res.rows_removed == 1 and res.reconcile_ok

@@ -169,6 +169,19 @@ def _load(settings: "Settings", names: tuple[str, ...] | None) -> tuple[list[Con
     return contracts, errors
 
 
+def with_run_variables(settings: "Settings", ctx: "RunContext") -> "Settings":
+    """Settings whose contract variables include the run's: ``${UNIGRID_BUSINESS_DATE}``
+    (``YYYY-MM-DD``) and ``${UNIGRID_RUN_ID}``, so a location can name a dated drop folder,
+    e.g. ``path: "${UNIGRID_BUSINESS_DATE}/pension_*.csv"`` (what makes backfills read the
+    exports of their own date)."""
+    from dataclasses import replace
+
+    extra = dict(settings.extra)
+    extra["UNIGRID_BUSINESS_DATE"] = ctx.business_date.isoformat()
+    extra["UNIGRID_RUN_ID"] = ctx.run_id
+    return replace(settings, extra=extra)
+
+
 def extract_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     """Extract every contract (or ``ctx.sources``) into ``raw``; write ``meta.source_run``.
 
@@ -179,6 +192,7 @@ def extract_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     from warehouse.connection import work_db
 
     t0 = time.perf_counter()
+    settings = with_run_variables(settings, ctx)
     contracts, contract_errors = _load(settings, ctx.sources)
     result = StageResult(stage="extract", messages=list(contract_errors))
     per_source: dict[str, dict[str, Any]] = {}

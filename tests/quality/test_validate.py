@@ -324,3 +324,33 @@ def test_full_rebuild_restages_from_this_run_only(con: duckdb.DuckDBPyConnection
     res = validate_source(con, c, RUN, full_rebuild=True)
     assert {k: v["run"] for k, v in _staged(con).items()} == {"K2": RUN, "K3": RUN}
     assert res.rows_removed == 1 and res.reconcile_ok
+
+
+DECLARED = [
+    {"field": "household_size", "rule": "between", "min": 1, "max": 20, "severity": "soft"},
+    {"field": "pension_monthly_amount", "rule": "between", "min": 0, "max": 5000, "severity": "hard"},
+    {"field": "name", "rule": "in_set", "values": ["张三", "李四"], "severity": "soft"},
+    {"field": "household_no", "rule": "regex", "pattern": "^K[0-9]+$", "severity": "hard"},
+]
+
+
+@pytest.mark.parametrize("row,hard,flag", [
+    (person_row("K1"), None, None),
+    (person_row("K2", size="0"), None, "household_size_between_failed"),
+    (person_row("K3", size="25"), None, "household_size_between_failed"),
+    (person_row("K4", size=None), None, None),
+    (person_row("K5", amount="9999"), ("between", "月金额", "9999"), None),
+    (person_row("K6", name="王五"), None, "name_in_set_failed"),
+    (person_row("X7"), ("regex", "编号", "X7"), None),
+])
+def test_declared_expectations_quarantine_or_flag(con: duckdb.DuckDBPyConnection, row: dict,
+                                                  hard: tuple | None, flag: str | None) -> None:
+    c = make_contract(expectations=DECLARED)
+    land_raw(con, c.name, [row])
+    res = validate_source(con, c, RUN)
+    if hard:
+        assert _quarantine(con)[1]["reasons"] == [hard]
+    else:
+        assert res.rows_staged == 1
+        flags = _staged(con)[row["编号"]]["flags"]
+        assert (flag in flags) if flag else flags == []

@@ -12,6 +12,7 @@ import pytest
 
 from tests.synthetic.conftest import PERSONS, SEED, export, manifest, truth
 from unigrid.synthetic import DEFAULT_CONFIG, KEYS, SOURCES, generate_city
+from unigrid.synthetic.badrows import export_keys
 from unigrid.synthetic.truth import ANOMALIES, normalise_id
 
 pytestmark = pytest.mark.slow
@@ -46,8 +47,11 @@ def keys_of(source: str, f: pd.DataFrame) -> pd.Series:
 
 
 def joined(city: Path, source: str) -> pd.DataFrame:
-    """Export rows with their true person (via truth/records)."""
+    """Export rows with their true person (via truth/records), the planted hard-error rows
+    (truth/bad_rows: a reused key names another person) left out."""
     f = export(city, source)
+    bad = truth(city, "bad_rows")
+    f = f[~np.isin(np.arange(1, len(f) + 1), bad.loc[bad["source"] == source, "row_no"])]
     f["_key"] = keys_of(source, f).to_numpy()
     rec = truth(city, "records")
     rec = rec[rec["source"] == source].set_index("source_key")["person_id"]
@@ -182,7 +186,20 @@ def test_five_address_styles(city1: Path) -> None:
 
 # -- truth consistency ----------------------------------------------------------------------
 
+NOT_RECORDS = ("key_missing", "duplicate_key")
+"""Bad-row rules whose row is no record of truth/records (no key, or a later row of a key)."""
+
+
+def records_and_bad_rows(city: Path, source: str) -> tuple[pd.Series, pd.DataFrame]:
+    """The export's keys (None when blank) and its rows of truth/bad_rows."""
+    keys = export_keys(source, export(city, source))
+    bad = truth(city, "bad_rows")
+    return keys, bad[bad["source"] == source]
+
+
 def test_records_truth_matches_exports(city1: Path) -> None:
+    """Every export row is a record of truth/records, except the hard-error rows without a key
+    or repeating an earlier row's key (those are in truth/bad_rows only)."""
     rec = truth(city1, "records")
     persons = truth(city1, "persons")
     m = {s["name"]: s["records"] for s in manifest(city1)["sources"]}
@@ -190,11 +207,12 @@ def test_records_truth_matches_exports(city1: Path) -> None:
     assert rec["person_id"].isin(persons["person_id"]).all()
     assert not rec.duplicated(["source", "source_key"]).any()
     for source in SOURCES:
-        f = export(city1, source)
-        keys = keys_of(source, f)
-        assert keys.is_unique, source
-        assert len(f) == m[source] == (rec["source"] == source).sum(), source
-        assert set(keys) == set(rec.loc[rec["source"] == source, "source_key"]), source
+        keys, bad = records_and_bad_rows(city1, source)
+        not_records = bad["rule"].isin(NOT_RECORDS)
+        assert len(keys) == m[source] == (rec["source"] == source).sum() + not_records.sum(), source
+        later = keys.duplicated(keep="first") & keys.notna()
+        assert sorted(np.flatnonzero(later | keys.isna()) + 1) == sorted(bad.loc[not_records, "row_no"])
+        assert set(keys.dropna()) == set(rec.loc[rec["source"] == source, "source_key"]), source
 
 
 def test_houses_and_grids_truth(city1: Path) -> None:
@@ -392,7 +410,10 @@ def test_existing_output_needs_force(tmp_path: Path) -> None:
 @pytest.mark.parametrize("source", [s for s in SOURCES])
 def test_day2_unchanged_rows_identical(city1: Path, city2: Path, source: str) -> None:
     d1, d2 = export(city1, source), export(city2, source)
-    d1.index, d2.index = keys_of(source, d1), keys_of(source, d2)
+    d1.index, d2.index = export_keys(source, d1).to_numpy(), export_keys(source, d2).to_numpy()
+    # records only: hard-error rows without a key or repeating a key are not records
+    d1 = d1[d1.index.notna() & ~d1.index.duplicated()]
+    d2 = d2[d2.index.notna() & ~d2.index.duplicated()]
     assert set(d1.index) <= set(d2.index)  # keys stay
     common = d2.loc[d1.index]
     same = (common.astype(str) == d1.astype(str)).all(axis=1)
@@ -439,8 +460,10 @@ def test_day2_events(city1: Path, city2: Path) -> None:
 
 def test_day2_truth_consistent(city2: Path) -> None:
     rec = truth(city2, "records")
+    bad = truth(city2, "bad_rows")
     for s in manifest(city2)["sources"]:
-        assert (rec["source"] == s["name"]).sum() == s["records"]
+        not_records = (bad["source"] == s["name"]) & bad["rule"].isin(NOT_RECORDS)
+        assert (rec["source"] == s["name"]).sum() + not_records.sum() == s["records"]
     a = truth(city2, "anomalies")
     assert a.merge(rec, on=["source", "source_key"]).shape[0] == len(a)
     persons = truth(city2, "persons")
@@ -453,7 +476,8 @@ def test_tiny_cities(tmp_path: Path, seed: int, day: int) -> None:
     """The CLI's minimum (100 persons) works, even when a source ends up empty."""
     m = generate_city(100, seed, tmp_path / "tiny", day=day)
     rec = truth(tmp_path / "tiny", "records")
-    assert sum(s["records"] for s in m["sources"]) == len(rec)
+    bad = truth(tmp_path / "tiny", "bad_rows")
+    assert sum(s["records"] for s in m["sources"]) == len(rec) + bad["rule"].isin(NOT_RECORDS).sum()
     assert m["business_date"] == f"2026-11-{19 + day}"
     for s in m["sources"]:
         assert len(export(tmp_path / "tiny", s["name"])) == s["records"]

@@ -2,7 +2,9 @@
 
 Rates are probabilities per record (or per person / household where the field says so). The
 defaults are realistic but make linking a challenge: the grid workers' collection is the
-messiest source. Tests compare measured rates in the exports with these values.
+messiest source. Hard errors (rows validation quarantines) are rare: 0.03-0.1 % of a source's
+rows, none in the wanted list (a database table with its constraints). Tests compare measured
+rates in the exports with these values.
 """
 
 from __future__ import annotations
@@ -45,6 +47,21 @@ class SourceErrors:
     """Phone written with spaces, hyphens or a +86 prefix."""
     date_missing: float = 0.0
     """Birth date left empty (sources where it is optional)."""
+
+    # Hard errors (badrows.py): validation quarantines these rows. Planted only on records that
+    # carry no anomaly; recorded in truth/bad_rows.parquet. One kind per row at most.
+    key_blank: float = 0.0
+    """HARD: the key column left empty (``key_missing``)."""
+    required_blank: float = 0.0
+    """HARD: a required non-key field left empty: name, registry status, grid code, amount ...
+    (the contract's ``required: true``; ``required_missing``)."""
+    date_unparseable: float = 0.0
+    """HARD: the required date or month typed as garbage: ``1985-02-30``, ``0000-00-00``,
+    ``19851345``, ``不详`` (``unparseable``)."""
+    row_twice: float = 0.0
+    """HARD: the row exported twice, the copy right after it (``duplicate_key`` on the copy)."""
+    key_reused: float = 0.0
+    """HARD: the key of an earlier row reused on another person's row (``duplicate_key``)."""
 
 
 @dataclass(frozen=True)
@@ -132,32 +149,37 @@ class GeneratorConfig:
     registry: SourceErrors = field(default_factory=lambda: SourceErrors(
         id_missing=0.002, id_mistyped=0.005, id_transposed=0.003, id_lowercase_x=0.3,
         id_fullwidth=0.002, id_legacy15=0.15, name_traditional=0.01, name_space=0.01,
-        name_dot_variant=0.3))
+        name_dot_variant=0.3, required_blank=0.0002, row_twice=0.0002, key_reused=0.0001))
     wanted: SourceErrors = field(default_factory=lambda: SourceErrors(
         id_mistyped=0.02, name_traditional=0.05, name_dot_variant=0.3))
     cremation: SourceErrors = field(default_factory=lambda: SourceErrors(
         id_missing=0.03, id_mistyped=0.02, id_transposed=0.01, id_lowercase_x=0.3,
         id_excel_number=0.05, name_homophone=0.02, name_traditional=0.01, name_space=0.01,
-        name_dot_variant=0.5, phone_missing=0.05, phone_mistyped=0.02))
+        name_dot_variant=0.5, phone_missing=0.05, phone_mistyped=0.02, required_blank=0.0003,
+        date_unparseable=0.0003, row_twice=0.0002))
     subsidy: SourceErrors = field(default_factory=lambda: SourceErrors(
         id_missing=0.02, id_mistyped=0.02, id_transposed=0.01, id_lowercase_x=0.3,
         id_excel_number=0.05, name_homophone=0.02, name_traditional=0.01, name_space=0.01,
-        name_dot_variant=0.5))
+        name_dot_variant=0.5, key_blank=0.0002, required_blank=0.0003, row_twice=0.0002,
+        key_reused=0.0001))
     pension: SourceErrors = field(default_factory=lambda: SourceErrors(
         id_missing=0.005, id_mistyped=0.01, id_transposed=0.005, id_lowercase_x=0.5,
         id_legacy15=0.25, name_homophone=0.01, name_space=0.01, name_dot_variant=0.5,
-        phone_missing=0.2, phone_mistyped=0.01))
+        phone_missing=0.2, phone_mistyped=0.01, required_blank=0.0001, date_unparseable=0.0001,
+        row_twice=0.0001))
     birth_cert: SourceErrors = field(default_factory=lambda: SourceErrors(
         id_missing=0.03, id_mistyped=0.02, id_transposed=0.01, id_lowercase_x=0.2,
-        name_homophone=0.01))
+        name_homophone=0.01, required_blank=0.0001, date_unparseable=0.0002, row_twice=0.0001))
     death_cert: SourceErrors = field(default_factory=lambda: SourceErrors(
         id_missing=0.02, id_mistyped=0.01, id_transposed=0.005, id_lowercase_x=0.2,
-        name_homophone=0.01, name_dot_variant=0.3))
+        name_homophone=0.01, name_dot_variant=0.3, required_blank=0.0001, date_unparseable=0.0002,
+        row_twice=0.0001))
     grid: SourceErrors = field(default_factory=lambda: SourceErrors(
         id_missing=0.10, id_mistyped=0.05, id_transposed=0.02, id_lowercase_x=0.5,
         id_fullwidth=0.02, name_homophone=0.08, name_traditional=0.02, name_space=0.03,
         name_dot_variant=0.7, phone_missing=0.15, phone_mistyped=0.03, phone_formatted=0.10,
-        date_missing=0.05))
+        date_missing=0.05, key_blank=0.0002, required_blank=0.0004, row_twice=0.0003,
+        key_reused=0.0001))
 
 
 DEFAULT_CONFIG = GeneratorConfig()

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from unigrid.synthetic import idnum, names, noise
+from unigrid.synthetic.badrows import MARKS, bad_pids
 from unigrid.synthetic.config import GeneratorConfig
 from unigrid.synthetic.population import City
 from unigrid.synthetic.sources import (SEX_CN, addresses, birth_cert_rows, death_cert_rows,
@@ -56,6 +57,8 @@ def _pension_month(frames: dict[str, pd.DataFrame], old: pd.Timestamp, bd: pd.Ti
     new, prev = pension_month(bd), pension_month(old)
     if new != prev:
         paid = (f["发放状态"] == "正常发放").to_numpy() & (f["_last_paid"].to_numpy() == prev)
+        if "_bad_col" in f:  # a garbled month stays garbled (badrows.py)
+            paid &= (f["_bad_col"] != "最近发放月份").to_numpy()
         f.loc[paid, "_last_paid"] = new
         f.loc[paid, "最近发放月份"] = str(new)
     s = frames["ca_subsistence"]
@@ -131,6 +134,7 @@ def _deaths(city: City, frames: dict[str, pd.DataFrame], rng: np.random.Generato
     n = _count(cfg.daily_death_rate, len(P))
     age = ((bd - pd.to_datetime(P["birth_date"])).dt.days / 365.25).to_numpy()
     ok = (P["death_date"].isna() & ~P["is_wanted"] & (P["id_shared_with"] < 0)).to_numpy() & (age > 40)
+    ok[bad_pids(frames)] = False  # no anomaly on a quarantined record
     cand = np.flatnonzero(ok)
     w = np.exp((np.minimum(age[cand], 100) - 40) / 10.0)
     dead = rng.choice(cand, size=min(n, len(cand)), replace=False, p=w / w.sum())
@@ -160,7 +164,7 @@ def _deaths(city: City, frames: dict[str, pd.DataFrame], rng: np.random.Generato
                               "ca_cremation", rng),
             "家属姓名": kin_name, "家属电话": kin_phone,
         })
-        frames["ca_cremation"] = pd.concat([cr, new[cr.columns]], ignore_index=True)
+        frames["ca_cremation"] = pd.concat([cr, new.reindex(columns=cr.columns)], ignore_index=True)
 
 
 def _registry_rows(city: City, p: pd.DataFrame, rng: np.random.Generator, cfg: GeneratorConfig,
@@ -200,7 +204,8 @@ def _registrations(city: City, frames: dict[str, pd.DataFrame], rng: np.random.G
     city.persons.loc[pick, "registered"] = True
     reg = frames["ps_household_registry"]
     rows = _registry_rows(city, city.persons.iloc[pick], rng, cfg, bd, _next(reg["人员编号"], 2))
-    frames["ps_household_registry"] = pd.concat([reg, rows[reg.columns]], ignore_index=True)
+    frames["ps_household_registry"] = pd.concat([reg, rows.reindex(columns=reg.columns)],
+                                                    ignore_index=True)
 
 
 def _moves(city: City, frames: dict[str, pd.DataFrame], rng: np.random.Generator,
@@ -238,12 +243,17 @@ def _moves(city: City, frames: dict[str, pd.DataFrame], rng: np.random.Generator
     heads_moved = city.persons[city.persons["hh"].isin(hh) & (city.persons["kind"] == "head")]
     new = grid_rows(city, heads_moved, pd.Series([bd] * len(heads_moved)), rng, cfg,
                     start=_next(g["采集编号"], 2) - 4205000000)
-    frames["grid_collection"] = pd.concat([g, new[g.columns]], ignore_index=True)
+    frames["grid_collection"] = pd.concat([g, new.reindex(columns=g.columns)], ignore_index=True)
 
 
 def _corrections(city: City, frames: dict[str, pd.DataFrame], rng: np.random.Generator,
                  cfg: GeneratorConfig, bd: pd.Timestamp) -> None:
-    """Registry corrections: wrong IDs or names put right; a death finally cancelled."""
+    """Registry corrections: wrong IDs or names put right; a death finally cancelled.
+
+    The department works through the quarantine report first: up to a third of the day's
+    corrections go to rows with an empty required field (badrows.py), which get their ID and
+    name put right and the empty field back.
+    """
     P = city.persons
     reg = frames["ps_household_registry"]
     k = _count(cfg.daily_correction_rate, len(P))
@@ -253,9 +263,20 @@ def _corrections(city: City, frames: dict[str, pd.DataFrame], rng: np.random.Gen
         reg["姓名"].to_numpy() != P["name"].to_numpy()[pid])
     wrong &= ~reg["_dup"].to_numpy() & (reg["户口状态"] == "正常").to_numpy()
     wrong &= ~(P["id_shared_with"].to_numpy()[pid] >= 0)
-    wrong &= ~reg["姓名"].str.contains("\u00b7|・|•|\\.", regex=True).fillna(False).to_numpy()
-    cand = np.flatnonzero(wrong)
-    rows = rng.choice(cand, size=min(k, len(cand)), replace=False)
+    wrong &= ~reg["姓名"].str.contains("\u00b7|・|•|\\.", regex=True, na=False).to_numpy()
+    bad = (reg["_bad"] == "required_blank").to_numpy() if "_bad" in reg else np.zeros(len(reg), bool)
+    fix = np.flatnonzero(bad)
+    fix = rng.choice(fix, size=min(max(1, k // 3), len(fix)), replace=False)
+    cand = np.flatnonzero(wrong & ~bad)
+    rows = np.concatenate([fix, rng.choice(cand, size=min(k - len(fix), len(cand)), replace=False)])
+    rows = rows.astype(np.int64)
+    if len(fix):
+        cols = reg["_bad_col"].to_numpy(dtype=object)[fix]
+        was = reg["_bad_was"].to_numpy(dtype=object)[fix]
+        for c in set(cols):
+            _set_rows(reg, fix[cols == c], c, was[cols == c])
+        for m in MARKS:
+            _set_rows(reg, fix, m, None)
     if len(rows):
         _set_rows(reg, rows, "公民身份号码", true_id[rows])
         _set_rows(reg, rows, "姓名", P["name"].to_numpy()[pid[rows]])
@@ -277,8 +298,10 @@ def _new_wanted(city: City, frames: dict[str, pd.DataFrame], rng: np.random.Gene
     """One more person on the wanted list."""
     P = city.persons
     age = (bd - pd.to_datetime(P["birth_date"])).dt.days / 365.25
-    cand = np.flatnonzero((P["death_date"].isna() & ~P["is_wanted"] & (age >= 18) & (age <= 60)
-                           & (P["id_shared_with"] < 0)).to_numpy())
+    ok = (P["death_date"].isna() & ~P["is_wanted"] & (age >= 18) & (age <= 60)
+          & (P["id_shared_with"] < 0)).to_numpy()
+    ok[bad_pids(frames)] = False  # no anomaly on a quarantined record
+    cand = np.flatnonzero(ok)
     if not len(cand):
         return
     i = int(rng.choice(cand))
@@ -298,5 +321,5 @@ def _new_wanted(city: City, frames: dict[str, pd.DataFrame], rng: np.random.Gene
         "hjdz": addresses(city, home, "ps_wanted_list", rng),
         "gxsj": _stamp(rng, bd, 1),
     })
-    frames["ps_wanted_list"] = pd.concat([w, row[w.columns]], ignore_index=True)
+    frames["ps_wanted_list"] = pd.concat([w, row.reindex(columns=w.columns)], ignore_index=True)
 

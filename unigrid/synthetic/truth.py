@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from unigrid.synthetic import idnum
+from unigrid.synthetic.badrows import export_keys
 from unigrid.synthetic.config import GeneratorConfig
 from unigrid.synthetic.population import City
 from unigrid.synthetic.sources import ID_COLUMN, SOURCES, source_keys
@@ -60,9 +61,21 @@ def persons_truth(city: City) -> pd.DataFrame:
 
 
 def records_truth(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """truth/records.parquet: the true person of every export record."""
-    parts = [pd.DataFrame({"source": name, "source_key": source_keys(name, frames[name]).to_numpy(),
-                           "person_id": person_ids(frames[name]["_pid"])}) for name in SOURCES]
+    """truth/records.parquet: the true person of every export record, from the frames as
+    written (``badrows.export_rows``).
+
+    One row per (source, source_key): a row with an empty key is no record, and of a key seen
+    twice the first row (by row number) is the record, as validation keeps it. Those rows are in
+    truth/bad_rows.parquet (with their own true person); other bad rows (a required field empty
+    or unparseable) keep their record here: validation quarantines them, so they never link.
+    """
+    parts = []
+    for name in SOURCES:
+        f = frames[name]
+        key = export_keys(name, f)
+        keep = (key.notna() & ~key.duplicated(keep="first")).to_numpy()
+        parts.append(pd.DataFrame({"source": name, "source_key": key.to_numpy(dtype=object)[keep],
+                                   "person_id": person_ids(f["_pid"].to_numpy()[keep])}))
     return pd.concat(parts, ignore_index=True)
 
 

@@ -1,0 +1,170 @@
+"""Users, passwords, tokens (stored hashed, no defaults), masking helpers, the master pool."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from matching.standardise.phones import mask_phone
+from tests.service.factory import RUN_ID, make_master
+from unigrid.service import auth
+from unigrid.service.policy import (mask_id_value, mask_key_value, mask_name_value,
+                                    mask_phone_value, mask_record, mask_value)
+from unigrid.service.store import MasterPool
+from warehouse.report.masking import mask_id, mask_name
+
+
+def test_no_default_users_and_unknown_token(tmp_path: Path) -> None:
+    db = tmp_path / "d.duckdb"
+    assert auth.list_users(db) == []
+    assert auth.principal_for_token(db, "ug_anything") is None
+    assert auth.check_login(db, "admin", "admin") is None
+
+
+def test_password_and_token_are_stored_hashed(tmp_path: Path) -> None:
+    db = tmp_path / "d.duckdb"
+    pw = auth.add_user(db, "alice", "auditor")
+    tok = auth.issue_token(db, "alice")
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        stored = " ".join(str(v) for t in ('auth."user"', "auth.token")
+                          for r in con.execute(f"SELECT * FROM {t}").fetchall() for v in r)
+    finally:
+        con.close()
+    assert pw not in stored and tok not in stored
+    assert "scrypt$" in stored and auth.token_hash(tok) in stored
+    p = auth.check_login(db, "alice", pw)
+    assert p == auth.Principal("alice", "auditor", None, True)
+    assert auth.check_login(db, "alice", pw + "x") is None
+    got = auth.principal_for_token(db, tok)
+    assert got is not None and got[0].username == "alice"
+    assert auth.principal_for_token(db, tok, kind="session") is None
+
+
+@pytest.mark.parametrize("role,dept,ok,stored", [
+    ("steward", "人社局", True, "human_resources_social_security"),
+    ("steward", "public_security", True, "public_security"),
+    ("steward", None, False, None),
+    ("auditor", "人社局", True, None),
+    ("root", None, False, None),
+])
+def test_add_user_roles_and_departments(tmp_path: Path, role: str, dept: str | None, ok: bool,
+                                        stored: str | None) -> None:
+    db = tmp_path / "d.duckdb"
+    if not ok:
+        with pytest.raises(auth.AuthError):
+            auth.add_user(db, "u", role, dept)
+        return
+    auth.add_user(db, "u", role, dept)
+    assert auth.list_users(db)[0][:3] == ("u", role, stored)
+    with pytest.raises(auth.AuthError):
+        auth.add_user(db, "u", role, dept)
+
+
+def test_disable_and_expiry_revoke_access(tmp_path: Path) -> None:
+    db = tmp_path / "d.duckdb"
+    auth.add_user(db, "bob", "service")
+    live = auth.issue_token(db, "bob", days=1)
+    expired = auth.issue_token(db, "bob", days=-1)
+    assert auth.principal_for_token(db, live) is not None
+    assert auth.principal_for_token(db, expired) is None
+    auth.revoke_token(db, live)
+    assert auth.principal_for_token(db, live) is None
+    again = auth.issue_token(db, "bob")
+    auth.disable_user(db, "bob")
+    assert auth.principal_for_token(db, again) is None
+    with pytest.raises(auth.AuthError):
+        auth.issue_token(db, "bob")
+
+
+def test_password_rules(tmp_path: Path) -> None:
+    db = tmp_path / "d.duckdb"
+    auth.add_user(db, "c", "admin")
+    with pytest.raises(auth.AuthError):
+        auth.set_password(db, "c", "short")
+    auth.set_password(db, "c", "long enough pw")
+    assert auth.check_login(db, "c", "long enough pw") == auth.Principal("c", "admin", None,
+                                                                          False)
+    new = auth.reset_password(db, "c")
+    assert auth.check_login(db, "c", new).must_change
+
+
+@pytest.mark.parametrize("fn,value,expected", [
+    (mask_id_value, "420502199001011234", "420502********1234"),
+    (mask_id_value, "420502900101123", "420502*****1123"),
+    (mask_id_value, "12345", "*****"),
+    (mask_name_value, "张小明", "张*明"),
+    (mask_name_value, "张伟", "张*"),
+    (mask_name_value, "买买提·艾力", "买*提·艾*"),
+    (mask_phone_value, "13800001234", "138****1234"),
+    (mask_key_value, "hrss:420502199001011234|2026", "hrss:420502********1234|2026"),
+    (mask_key_value, "HJ0000012345", "HJ0000012345"),
+])
+def test_mask_helpers(fn, value: str, expected: str) -> None:  # noqa: ANN001
+    assert fn(value) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="0123456789X", min_size=0, max_size=20))
+def test_scalar_id_mask_equals_vectorised(v: str) -> None:
+    assert mask_id_value(v) == mask_id(pd.Series([v])).iloc[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="张王李欧阳买提·艾力明", min_size=1, max_size=8).filter(
+    lambda s: not s.startswith("·") and "··" not in s and not s.endswith("·")))
+def test_scalar_name_mask_equals_vectorised(v: str) -> None:
+    assert mask_name_value(v) == mask_name(pd.Series([v])).iloc[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=8, max_size=13))
+def test_scalar_phone_mask_equals_vectorised(v: str) -> None:
+    assert mask_phone_value(v) == mask_phone(pd.Series([v])).iloc[0]
+
+
+@pytest.mark.parametrize("role,expected", [
+    ("admin", {"id_number": "420502199001011234", "name": "张小明", "phone": "13800001234"}),
+    ("auditor", {"id_number": "420502199001011234", "name": "张小明", "phone": "138****1234"}),
+    ("service", {"id_number": "420502199001011234", "name": "张小明", "phone": "138****1234"}),
+    ("steward", {"id_number": "420502********1234", "name": "张*明", "phone": "138****1234"}),
+    ("nobody", {"id_number": "420502********1234", "name": "张*明", "phone": "138****1234"}),
+])
+def test_mask_record_nested(role: str, expected: dict) -> None:
+    rec = {"a": [{"fields": {"id_number": "420502199001011234", "name": "张小明",
+                             "phone": "13800001234", "sex": "男"}}]}
+    out = mask_record(role, rec)["a"][0]["fields"]
+    assert {k: out[k] for k in expected} == expected and out["sex"] == "男"
+    assert rec["a"][0]["fields"]["name"] == "张小明"  # input untouched
+    assert mask_value(role, "mother_id_number", "420502199001011234") == expected["id_number"]
+
+
+def test_pool_follows_publish_and_never_blocks_it(tmp_path: Path) -> None:
+    from warehouse.publish import publish
+
+    s = make_master(tmp_path)
+    pool = MasterPool(s.master_db)
+    started, release = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def long_reader() -> None:
+        with pool.cursor() as cur:
+            started.set()
+            release.wait(30)
+            seen.append(cur.execute("SELECT max(run_id) FROM audit.run").fetchone()[0])
+
+    t = threading.Thread(target=long_reader)
+    t.start()
+    started.wait(10)
+    publish(s, "20261121")  # completes while a reader holds the old snapshot
+    with pool.cursor() as cur:
+        assert cur.execute("SELECT max(run_id) FROM audit.run").fetchone()[0] == "20261121"
+    release.set()
+    t.join(10)
+    assert seen == [RUN_ID]  # the long reader kept its consistent snapshot
+    pool.close()

@@ -1,0 +1,124 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+State shared by the routes (``app.state.svc``): settings, the master pool, the access-log
+writer, the overlay of human writes and a short cache of validated tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from unigrid.service.auth import Principal, principal_for_token
+from unigrid.service.overlay import Overlay
+from unigrid.service.store import AccessLogWriter, MasterPool
+from unigrid.settings import Settings
+from warehouse.queries import NoMasterYet
+
+log = logging.getLogger("unigrid.service")
+
+TOKEN_CACHE_SECONDS = 30.0
+"""How long a validated token is trusted without asking the database again (a revoked token
+stops working at most this long after revocation)."""
+
+
+@dataclass
+class ServiceState:
+    """Everything the routes share."""
+
+    settings: Settings
+    pool: MasterPool
+    access: AccessLogWriter
+    overlay: Overlay
+    cookie_secure: bool = False
+    _tokens: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    _tlock: threading.Lock = field(default_factory=threading.Lock)
+
+    def principal(self, secret: str, kind: str) -> Principal | None:
+        """The user of a token / session secret (cached briefly), None if invalid."""
+        from unigrid.service.auth import token_hash
+
+        key = kind + ":" + token_hash(secret)
+        now = time.monotonic()
+        with self._tlock:
+            hit = self._tokens.get(key)
+            if hit and hit[1] > now:
+                return hit[0]
+        got = principal_for_token(self.settings.decisions_db, secret, kind)
+        if got is None:
+            return None
+        with self._tlock:
+            if len(self._tokens) > 10000:
+                self._tokens.clear()
+            self._tokens[key] = (got[0], now + TOKEN_CACHE_SECONDS)
+        return got[0]
+
+    def forget(self, secret: str) -> None:
+        """Drop a token from the cache (logout)."""
+        from unigrid.service.auth import token_hash
+
+        with self._tlock:
+            for kind in ("api", "session"):
+                self._tokens.pop(kind + ":" + token_hash(secret), None)
+
+
+def create_app(settings: Settings, cookie_secure: bool = False) -> FastAPI:
+    """The service for ``settings`` (master and decisions databases)."""
+    from unigrid.service.api import router as api_router
+    from unigrid.service.pages import router as pages_router
+
+    state = ServiceState(settings, MasterPool(settings.master_db),
+                         AccessLogWriter(settings.decisions_db), Overlay(settings.decisions_db),
+                         cookie_secure)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.access.close()
+        state.pool.close()
+
+    app = FastAPI(title="unigrid master data service",
+                  description="Query API for downstream systems, review and audit pages for "
+                  "department staff. Every endpoint needs a role (Bearer token for the API, "
+                  "login session for the pages); personal data is masked unless the role "
+                  "needs it; every person lookup is written to the access log with its "
+                  "stated purpose.", version="1.0", lifespan=lifespan)
+    app.state.svc = state
+
+    @app.exception_handler(NoMasterYet)
+    async def no_master(_request: Request, _exc: NoMasterYet) -> JSONResponse:
+        return JSONResponse({"detail": "no master published yet"}, status_code=503)
+
+    app.include_router(api_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory unigrid.service.app:app_from_env`` (settings from the
+    environment / ``unigrid.toml``)."""
+    import os
+
+    from unigrid.settings import load_settings
+    return create_app(load_settings(),
+                      cookie_secure=os.environ.get("UNIGRID_COOKIE_SECURE", "") == "1")
+
+
+def svc(request: Request) -> ServiceState:
+    """The shared state of the app serving ``request``."""
+    return request.app.state.svc
+
+
+def principal_info(p: Principal) -> dict[str, Any]:
+    """What ``/me`` shows."""
+    return {"username": p.username, "role": p.role, "department": p.department}

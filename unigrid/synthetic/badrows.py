@@ -26,6 +26,8 @@ still 正常), so the anomaly truth stays what the rules can find in the staged 
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+
 import numpy as np
 import pandas as pd
 
@@ -305,6 +307,17 @@ def bad_rows_truth(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[list(TRUTH_COLUMNS)]
 
 
+def scaled_hard_errors(cfg: GeneratorConfig, factor: float) -> GeneratorConfig:
+    """``cfg`` with every source's hard-error rates multiplied by ``factor`` (capped at 0.2):
+    a small city that still exercises every kind (tests, demos of the quarantine)."""
+    def scale(err: SourceErrors) -> SourceErrors:
+        return replace(err, **{k: min(0.2, getattr(err, k) * factor) for k in KINDS})
+
+    per = {f.name: scale(getattr(cfg, f.name)) for f in fields(cfg)
+           if isinstance(getattr(cfg, f.name), SourceErrors)}
+    return replace(cfg, **per)
+
+
 __all__ = ["KINDS", "RULE", "REQUIRED", "REQUIRED_DATES", "plant_bad_rows", "plant_source",
            "export_rows", "export_keys", "bad_rows_truth", "eligible_rows", "bad_pids",
-           "registry_normal"]
+           "registry_normal", "scaled_hard_errors"]

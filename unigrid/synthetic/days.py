@@ -18,7 +18,8 @@ from unigrid.synthetic.sources import (SEX_CN, addresses, birth_cert_rows, death
 
 
 def _next(keys: pd.Series, prefix_len: int) -> int:
-    """The next free number of keys like ``HJ4205000123``."""
+    """The next free number of keys like ``HJ4205000123`` (blank keys of bad rows skipped)."""
+    keys = keys.dropna()
     return int(keys.str[prefix_len:].astype(np.int64).max()) + 1 if len(keys) else 1
 
 
@@ -147,7 +148,8 @@ def _deaths(city: City, frames: dict[str, pd.DataFrame], rng: np.random.Generato
     cr = frames["ca_cremation"]
     c = p[noise.pick(rng, len(p), 0.6)]
     if len(c):
-        nxt = int(cr["火化证号"].str[-7:].astype(np.int64).max()) + 1 if len(cr) else 4200001
+        nums = cr["火化证号"].dropna().str[-7:].astype(np.int64)
+        nxt = int(nums.max()) + 1 if len(nums) else 4200001
         from unigrid.synthetic.sources import _kin
         kin_name, kin_phone = _kin(city, c, rng)
         d = noise.format_dates(pd.Series([bd] * len(c)), "compact").to_numpy()

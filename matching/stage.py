@@ -28,6 +28,13 @@ def _contracts(settings: "Settings") -> dict[str, Any]:
         return {}
 
 
+def _memory_limit(settings: "Settings") -> str:
+    """DuckDB memory cap for the match stage (``UNIGRID_MATCH_MEMORY_LIMIT``, default 4GB)."""
+    from matching.model import LINK_MEMORY_LIMIT
+
+    return settings.extra.get("UNIGRID_MATCH_MEMORY_LIMIT") or LINK_MEMORY_LIMIT
+
+
 def standardise_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     """Read every staged source and write ``std.record`` (one row per staged record)."""
     from matching.std import read_staged, standardise_records, write_std
@@ -97,6 +104,7 @@ def match_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     version, model = loaded  # type: ignore[misc]
     decisions = effective_decisions(settings.decisions_db)
     with work_db(settings.work_db) as con:
+        con.execute(f"SET memory_limit = '{_memory_limit(settings)}'")
         outcome = run_linkage(con, ctx.run_id, model, decisions)
     counts = {"model_version": version, **outcome.counts}
     return StageResult(stage="match", counts=counts, messages=messages + outcome.messages)

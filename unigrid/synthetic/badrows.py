@@ -183,7 +183,7 @@ def plant_source(name: str, frame: pd.DataFrame, ok: np.ndarray, err: SourceErro
         f[c] = f[c].astype(object)
         was[rows] = f[c].to_numpy(dtype=object)[rows]
         f.iloc[rows, f.columns.get_loc(c)] = None
-        bad[rows], col[rows] = "key_blank", c
+        bad[rows], col[rows] = "key_blank", "|".join(key_cols)
     # a required non-key field left empty
     blankable = [c for c in REQUIRED.get(name, ()) if c not in key_cols]
     rows = choose(r["required_blank"]) if blankable else np.empty(0, dtype=np.int64)

@@ -82,27 +82,29 @@ def source_errors(cfg: GeneratorConfig) -> dict[str, SourceErrors]:
             "health_death_cert": cfg.death_cert, "grid_collection": cfg.grid}
 
 
+def _text(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """(stripped text of each cell, True where the cell is missing): vectorised."""
+    s = pd.Series(values, dtype=object).reset_index(drop=True)
+    na = s.isna().to_numpy()
+    return s.where(~na, "").astype(str).str.strip(), na
+
+
 def blank(values: pd.Series) -> np.ndarray:
     """True where a cell is empty as a reader sees it (None, NaN, blank text)."""
-    s = pd.Series(values, dtype=object)
-    text = s.map(lambda v: v.strip() if isinstance(v, str) else v)
-    return (text.isna() | (text == "")).to_numpy()
+    text, na = _text(values)
+    return na | (text == "").to_numpy()
 
 
 def export_keys(name: str, frame: pd.DataFrame) -> pd.Series:
     """source_key of each row as the connectors build it: key parts trimmed and joined with
     ``|``; None when a part is empty."""
-    cols = KEYS[name]
     empty = np.zeros(len(frame), dtype=bool)
-    parts = []
-    for c in cols:
-        v = frame[c]
-        empty |= blank(v)
-        parts.append(v.map(lambda x: str(x).strip()))
-    key = parts[0]
-    for p in parts[1:]:
-        key = key + "|" + p
-    return key.where(~empty, None).reset_index(drop=True)
+    key = None
+    for c in KEYS[name]:
+        text, na = _text(frame[c])
+        empty |= na | (text == "").to_numpy()
+        key = text if key is None else key + "|" + text
+    return key.astype(object).where(~empty, None)
 
 
 def registry_normal(city: City, registry: pd.DataFrame) -> np.ndarray:

@@ -168,3 +168,44 @@ def test_pool_follows_publish_and_never_blocks_it(tmp_path: Path) -> None:
     t.join(10)
     assert seen == [RUN_ID]  # the long reader kept its consistent snapshot
     pool.close()
+
+
+def _log_rows(db: Path) -> list[tuple]:
+    from warehouse.access_log import read_access_log
+    return read_access_log(db)
+
+
+def test_access_journal_moves_to_the_database(tmp_path: Path) -> None:
+    from unigrid.service.store import AccessLogWriter
+
+    db = tmp_path / "d.duckdb"
+    w = AccessLogWriter(db, interval=3600, rotate_bytes=200)
+    w.log("u1", "service", "view_person", ["P1", "P2"], "核查")
+    assert _log_rows(db) == []  # journaled, not yet moved
+    assert w.path.read_bytes().count(b"\n") == 2
+    first = w.path
+    assert w.flush() == 2
+    assert w.path != first and not first.exists()  # rotated after a full move
+    w.log("u2", "admin", "search_person", [None], "查询")
+    w.close()
+    rows = _log_rows(db)
+    assert [(r[2], r[4], r[5], r[6]) for r in rows] == [
+        ("u2", "search_person", None, "查询"), ("u1", "view_person", "P2", "核查"),
+        ("u1", "view_person", "P1", "核查")]
+    assert not list(tmp_path.glob("*.jsonl"))
+
+
+def test_journal_of_a_dead_process_is_recovered_once(tmp_path: Path) -> None:
+    from unigrid.service.store import AccessLogWriter
+
+    db = tmp_path / "d.duckdb"
+    orphan = tmp_path / "d.duckdb.access-1-1.jsonl"
+    line = ('{"at": "2026-11-21T01:00:00+00:00", "user": "u", "role": "service", '
+            '"action": "view_person", "person_id": "P9", "purpose": "核查"}\n')
+    orphan.write_text(line * 1, encoding="utf-8")
+    w = AccessLogWriter(db, interval=3600)
+    assert not orphan.exists()
+    orphan.write_text(line, encoding="utf-8")  # the same entry again: not inserted twice
+    assert w.recover() == 1
+    w.close()
+    assert [(r[2], r[5]) for r in _log_rows(db)] == [("u", "P9")]

@@ -538,6 +538,7 @@ def access_log(request: Request, limit: int = Query(200, ge=1, le=5000),
     """Who looked at which person, when and why (newest first)."""
     from warehouse.access_log import read_access_log
 
+    svc(request).access.flush()
     rows = retry_locked(lambda: read_access_log(svc(request).settings.decisions_db, limit))
     cols = ("access_id", "at", "user", "role", "action", "person_id", "purpose")
     return [{c: q.jsonable(v) for c, v in zip(cols, r)} for r in rows]

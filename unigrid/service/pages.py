@@ -282,5 +282,6 @@ def access_log_page(request: Request) -> HTMLResponse:
     who = _user(request, "access_log")
     from unigrid.service.store import retry_locked
     from warehouse.access_log import read_access_log
+    svc(request).access.flush()
     rows = retry_locked(lambda: read_access_log(svc(request).settings.decisions_db, 500))
     return _render(request, "access_log.html", {"rows": rows}, who=who)

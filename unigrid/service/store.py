@@ -8,8 +8,9 @@
 - Decisions database: short-lived connections only, one at a time in this process (DuckDB
   refuses two connections of one process with different configurations) and retried while
   another process (the nightly run, another worker) holds the file.
-- Access log: :class:`AccessLogWriter` appends entries in small batches from one thread
-  (group commit): a request returns only after its entry is written.
+- Access log: :class:`AccessLogWriter` journals entries to a local file (fsynced, one fsync
+  per batch of concurrent requests) before the request returns, and moves them into the
+  decisions database every second with a short connection.
 """
 
 from __future__ import annotations
@@ -127,58 +128,78 @@ class MasterPool:
 
 @dataclass
 class _Entry:
-    at: datetime
-    user: str
-    role: str
-    action: str
-    person_id: str | None
-    purpose: str
+    line: bytes
     done: threading.Event
-    error: BaseException | None = None
+
+
+JOURNAL_GLOB = "{name}.access-*.jsonl"
 
 
 class AccessLogWriter:
-    """Appends access-log entries to the decisions database in batches (group commit)."""
+    """The access log: a durable local journal first, the decisions database soon after.
 
-    def __init__(self, db: Path | str, max_batch: int = 500):
+    ``log`` appends the entries to this process's journal file
+    (``<decisions_db>.access-<pid>-<ns>.jsonl``, held under an exclusive ``flock``) and returns
+    once they are fsynced (one fsync per batch of concurrent requests). A mover thread copies
+    journal entries into ``audit.access_log`` of the decisions database every ``interval``
+    seconds with a short connection (so the decisions file is never held open), and
+    :meth:`flush` does it at once (the access-log endpoint calls it before reading). Journals
+    left by a killed process (no longer locked) are moved at start-up; entries already moved
+    are not inserted twice.
+    """
+
+    def __init__(self, db: Path | str, interval: float = 1.0, rotate_bytes: int = 4_000_000):
         self.db = Path(db)
-        self.max_batch = max_batch
+        self.db.parent.mkdir(parents=True, exist_ok=True)
+        self.interval = interval
+        self.rotate_bytes = rotate_bytes
         self._q: "queue.Queue[_Entry | None]" = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
-        self._thread.start()
+        self._wlock = threading.Lock()  # journal file handle (write, rotate)
+        self._mlock = threading.Lock()  # moving to the database
+        self._stop = threading.Event()
+        self._open_journal()
+        self.recover()
+        self._writer = threading.Thread(target=self._run_writer, name="access-journal",
+                                        daemon=True)
+        self._mover = threading.Thread(target=self._run_mover, name="access-mover", daemon=True)
+        self._writer.start()
+        self._mover.start()
+
+    def _open_journal(self) -> None:
+        import fcntl
+
+        self.path = self.db.with_name(f"{self.db.name}.access-{os.getpid()}-"
+                                      f"{time.time_ns()}.jsonl")
+        self._fh = open(self.path, "ab")
+        fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._moved = 0
 
     def log(self, user: str, role: str, action: str, person_ids: list[str | None],
             purpose: str, timeout: float = 30.0) -> None:
-        """Write one entry per person id and wait until they are on disk."""
+        """Journal one entry per person id; return when they are on disk."""
+        import json
+
         if not user.strip() or not purpose.strip():
             raise ValueError("an access needs a user and a stated purpose")
-        now = datetime.now(timezone.utc)
-        entries = [_Entry(now, user, role, action, pid, purpose, threading.Event())
+        now = datetime.now(timezone.utc).isoformat()
+        entries = [_Entry((json.dumps({"at": now, "user": user, "role": role,
+                                       "action": action, "person_id": pid,
+                                       "purpose": purpose}, ensure_ascii=False) + "\n"
+                           ).encode(), threading.Event())
                    for pid in (person_ids or [None])]
         for e in entries:
             self._q.put(e)
         for e in entries:
             if not e.done.wait(timeout):
                 raise TimeoutError("access log not written in time")
-            if e.error is not None:
-                raise RuntimeError("access log write failed") from e.error
 
-    def _write(self, batch: list[_Entry]) -> None:
-        from warehouse.access_log import DDL
-
-        rows = [(e.at, e.user, e.role, e.action, e.person_id, e.purpose) for e in batch]
-        with dec_connection(self.db) as con:
-            con.execute(DDL)
-            con.executemany('INSERT INTO audit.access_log ("at", "user", role, action, '
-                            "person_id, purpose) VALUES (?, ?, ?, ?, ?, ?)", rows)
-
-    def _run(self) -> None:
+    def _run_writer(self) -> None:
         while True:
             first = self._q.get()
             if first is None:
                 return
             batch = [first]
-            while len(batch) < self.max_batch:
+            while True:
                 try:
                     nxt = self._q.get_nowait()
                 except queue.Empty:
@@ -187,15 +208,109 @@ class AccessLogWriter:
                     self._q.put(None)
                     break
                 batch.append(nxt)
-            try:
-                self._write(batch)
-            except BaseException as exc:  # noqa: BLE001 - reported to every waiting request
-                for e in batch:
-                    e.error = exc
+            with self._wlock:
+                self._fh.write(b"".join(e.line for e in batch))
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
             for e in batch:
                 e.done.set()
 
+    def _run_mover(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - retried next interval; entries stay journaled
+                pass
+
+    @staticmethod
+    def _read_lines(path: Path, offset: int) -> tuple[list[dict], int]:
+        import json
+
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+        end = data.rfind(b"\n") + 1
+        rows = [json.loads(x) for x in data[:end].splitlines() if x.strip()]
+        return rows, offset + end
+
+    def _insert(self, rows: list[dict], dedupe: bool) -> None:
+        import pandas as pd
+
+        from warehouse.access_log import DDL
+
+        if not rows:
+            return
+        df = pd.DataFrame(rows, columns=["at", "user", "role", "action", "person_id",
+                                         "purpose"]).astype(object)
+        new = ("SELECT CAST(j.\"at\" AS TIMESTAMPTZ) AS \"at\", j.\"user\", j.role, j.action, "
+               "j.person_id, j.purpose FROM journal_in j")
+        if dedupe:
+            new += (" ANTI JOIN audit.access_log a ON a.\"at\" = CAST(j.\"at\" AS TIMESTAMPTZ) "
+                    "AND a.\"user\" = j.\"user\" AND a.action IS NOT DISTINCT FROM j.action "
+                    "AND a.person_id IS NOT DISTINCT FROM j.person_id")
+
+        def write() -> None:
+            with dec_connection(self.db) as con:
+                con.execute(DDL)
+                con.register("journal_in", df)
+                con.execute('INSERT INTO audit.access_log ("at", "user", role, action, '
+                            f"person_id, purpose) {new}")
+                con.unregister("journal_in")
+
+        retry_locked(write)
+
+    def flush(self) -> int:
+        """Move journaled entries into the decisions database now; return how many."""
+        with self._mlock:
+            with self._wlock:
+                path, offset = self.path, self._moved
+            rows, end = self._read_lines(path, offset)
+            self._insert(rows, dedupe=False)
+            with self._wlock:
+                if path == self.path:
+                    self._moved = end
+                    if end >= self.rotate_bytes and end == self._fh.tell():
+                        self._fh.close()
+                        old = self.path
+                        self._open_journal()
+                        old.unlink(missing_ok=True)
+            return len(rows)
+
+    def recover(self) -> int:
+        """Move the entries of journals left by dead processes; delete them. Return count."""
+        import fcntl
+
+        n = 0
+        for p in sorted(self.db.parent.glob(JOURNAL_GLOB.format(name=self.db.name))):
+            if p == self.path:
+                continue
+            try:
+                fh = open(p, "rb")
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live process owns it
+                rows, _ = self._read_lines(p, 0)
+                self._insert(rows, dedupe=True)
+                n += len(rows)
+                p.unlink(missing_ok=True)
+            finally:
+                fh.close()
+        return n
+
     def close(self) -> None:
-        """Stop the writer after the queued entries are written."""
+        """Stop the threads, move what is journaled, delete this process's journal."""
         self._q.put(None)
-        self._thread.join(timeout=30)
+        self._writer.join(timeout=30)
+        self._stop.set()
+        self._mover.join(timeout=30)
+        try:
+            self.flush()
+        finally:
+            with self._wlock:
+                self._fh.close()
+                if self.path.stat().st_size == self._moved:
+                    self.path.unlink(missing_ok=True)

@@ -468,8 +468,11 @@ def begin_replace(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: st
         return int(n - kept)
     source, params, cols = _run_rows(con, contract, run_id)
     if "_source_key" in cols:
+        # only a key's first row in this extract is a new version of the record: a later row
+        # repeating the key is quarantined as duplicate_key and must not displace it
+        first = " AND coalesce(_dup_key, 0) = 0" if "_dup_key" in cols else ""
         con.execute(f"DELETE FROM {table} WHERE _source_key IN "
-                    f"(SELECT _source_key {source} AND _source_key IS NOT NULL)", params)
+                    f"(SELECT _source_key {source} AND _source_key IS NOT NULL{first})", params)
     removed = _remove_disappeared(con, src, run_id)
     con.execute("DELETE FROM quarantine.row WHERE source = ? AND run_id = ?", [src, run_id])
     con.execute("DELETE FROM meta.expectation_result WHERE run_id = ? AND source = ?",

@@ -132,11 +132,6 @@ def test_day2_bad_rows_quarantined_in_one_of_the_runs(nights) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "connectors/quality: on an incremental night a later row repeating a key (key_reused) lands "
-    "as 'changed' (its hash differs from the first occurrence's) and validation then deletes the "
-    "key's staged record before quarantining the later row: the good first occurrence is lost "
-    "from staged. Fix: a row with _dup_key > 0 must not count as a new version of its key."))
 def test_day2_first_occurrence_of_a_repeated_key_stays_staged(nights) -> None:
     from warehouse.connection import work_db
 

@@ -192,7 +192,7 @@ def make_linker(frame: pd.DataFrame, model: dict[str, Any] | Path | None = None,
     from splink import DuckDBAPI, Linker
 
     limit = memory_limit or os.environ.get("UNIGRID_MATCH_MEMORY_LIMIT") or LINK_MEMORY_LIMIT
-    spill = Path(temp_dir or tempfile.gettempdir()) / "unigrid-link-spill"
+    spill = Path(temp_dir or tempfile.gettempdir()) / "unigrid-link-spill" / str(os.getpid())
     spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"memory_limit": limit, "temp_directory": str(spill),
                                  "preserve_insertion_order": False})

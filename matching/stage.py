@@ -37,16 +37,16 @@ def _memory_limit(settings: "Settings") -> str:
 
 def standardise_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     """Read every staged source and write ``std.record`` (one row per staged record)."""
-    from matching.std import read_staged, standardise_records, write_std
+    from matching.std import iter_staged, staged_queries, standardise_records, write_std
     from unigrid.stages import StageFailed, StageResult
     from warehouse.connection import work_db
 
     with work_db(settings.work_db) as con:
-        staged = read_staged(con, ctx.run_id, _contracts(settings), ctx.sources)
-        if staged.empty:
+        queries = staged_queries(con, ctx.run_id, _contracts(settings), ctx.sources)
+        # chunked: standardise a bounded number of rows at a time (memory stays flat)
+        n = write_std(con, (standardise_records(chunk) for chunk in iter_staged(con, queries)))
+        if n == 0:
             raise StageFailed("standardise: no staged records (run extract and validate first)")
-        std = standardise_records(staged)
-        n = write_std(con, std)
         by_source = dict(con.execute(
             "SELECT source, count(*) FROM std.record GROUP BY source ORDER BY source").fetchall())
         ids = dict(con.execute(

@@ -10,7 +10,7 @@ module only reads the staged tables, calls them and writes the result.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import duckdb
 import pandas as pd
@@ -78,10 +78,10 @@ def staged_select_sql(table: str, columns: set[str], source: str, kind: str, dep
     return f"SELECT {', '.join(sel)} FROM {table} {where}"
 
 
-def read_staged(con: duckdb.DuckDBPyConnection, run_id: str,
-                contracts: dict[str, Any] | None = None,
-                sources: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Every current staged record of every ``staged.<source>`` table, std input columns."""
+def staged_queries(con: duckdb.DuckDBPyConnection, run_id: str,
+                   contracts: dict[str, Any] | None = None,
+                   sources: tuple[str, ...] | None = None) -> list[str]:
+    """One SELECT per ``staged.<source>`` table giving its current records (std input)."""
     contracts = contracts or {}
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staged' "
@@ -101,12 +101,37 @@ def read_staged(con: duckdb.DuckDBPyConnection, run_id: str,
         dept = getattr(c, "department", "") if c is not None else ""
         parts.append(staged_select_sql(f"staged.{quote_ident(t)}", cols, t, kind,
                                        dept.replace("'", "''"), run_id))
+    return parts
+
+
+def read_staged(con: duckdb.DuckDBPyConnection, run_id: str,
+                contracts: dict[str, Any] | None = None,
+                sources: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Every current staged record of every ``staged.<source>`` table, std input columns."""
+    parts = staged_queries(con, run_id, contracts, sources)
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in
                              ["source", "source_key", "kind", "department", "run_id",
                               "row_hash", *INPUT_FIELDS, "record_time", "flags"]})
     return con.execute(" UNION ALL BY NAME ".join(parts)
                        + " ORDER BY source, source_key").df()
+
+
+def iter_staged(con: duckdb.DuckDBPyConnection, queries: list[str],
+                chunk_rows: int = 200_000) -> Iterator[pd.DataFrame]:
+    """The staged records of ``queries`` in frames of at most about ``chunk_rows`` rows (read
+    on a separate cursor so the caller can write between chunks)."""
+    cur = con.cursor()
+    try:
+        for q in queries:
+            res = cur.execute(q)
+            while True:
+                chunk = res.fetch_df_chunk(max(1, chunk_rows // 2048))
+                if chunk is None or len(chunk) == 0:
+                    break
+                yield chunk
+    finally:
+        cur.close()
 
 
 def _as_frame(x: pd.Series | pd.DataFrame, name: str) -> pd.DataFrame:
@@ -171,17 +196,23 @@ def standardise_records(staged: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_std(con: duckdb.DuckDBPyConnection, std: pd.DataFrame) -> int:
-    """Replace ``std.record`` with ``std`` (record ids by source, key; family households)."""
+def write_std(con: duckdb.DuckDBPyConnection, std: pd.DataFrame | Iterable[pd.DataFrame]) -> int:
+    """Replace ``std.record`` with ``std`` (one frame, or frames written one at a time);
+    record ids by (source, key); family households from the registry rows."""
     con.execute("CREATE SCHEMA IF NOT EXISTS std")
-    con.register("std_in", std)
     cols = [c for c in STD_COLUMNS if c not in ("record_id", "family_household_no")]
     casts = ", ".join(f"TRY_CAST(s.{c} AS {STD_COLUMNS[c]}) AS {c}" for c in cols)
-    con.execute(f"""
+    con.execute("CREATE OR REPLACE TEMP TABLE std_parts AS SELECT "
+                + ", ".join(f"NULL::{STD_COLUMNS[c]} AS {c}" for c in cols) + " LIMIT 0")
+    for part in ([std] if isinstance(std, pd.DataFrame) else std):
+        con.register("std_in", part)
+        con.execute(f"INSERT INTO std_parts SELECT {casts} FROM std_in s")
+        con.unregister("std_in")
+    con.execute("""
         CREATE OR REPLACE TEMP TABLE std_typed AS
-        SELECT row_number() OVER (ORDER BY s.source, s.source_key) - 1 AS record_id, {casts}
-        FROM std_in s""")
-    con.unregister("std_in")
+        SELECT row_number() OVER (ORDER BY source, source_key) - 1 AS record_id, *
+        FROM std_parts""")
+    con.execute("DROP TABLE std_parts")
     select = ", ".join(f"t.{c}" if c != "family_household_no" else
                        "coalesce(mh.household_no, fh.household_no) AS family_household_no"
                        for c in STD_COLUMNS)

@@ -181,3 +181,21 @@ def test_review_and_evaluate_cli(settings, monkeypatch, tmp_path) -> None:
     assert res.exit_code == 0, res.output
     assert "precision 1.0000" in res.output and "recall 0.5000" in res.output
     assert "| grid_collection | ps_household_registry |" in md.read_text()
+
+
+def test_chunked_std_equals_one_frame(settings) -> None:
+    from matching.std import (iter_staged, read_staged, staged_queries, standardise_records,
+                              write_std)
+
+    con = connect_work(settings.work_db)
+    try:
+        queries = staged_queries(con, RUN1.run_id)
+        chunks = list(iter_staged(con, queries, chunk_rows=1))
+        assert len(chunks) == 3  # one per source at least
+        write_std(con, (standardise_records(c) for c in chunks))
+        a = con.execute("SELECT * EXCLUDE (flags) FROM std.record ORDER BY record_id").df()
+        write_std(con, standardise_records(read_staged(con, RUN1.run_id)))
+        b = con.execute("SELECT * EXCLUDE (flags) FROM std.record ORDER BY record_id").df()
+    finally:
+        con.close()
+    pd.testing.assert_frame_equal(a, b)

@@ -191,6 +191,19 @@ def test_check_targets(persons, day1, day2, u_f1, splink_s, met):
     assert t[-1]["note"] == "later issue"
 
 
+@pytest.mark.parametrize("api,met,note", [
+    ({"status": "ok", "p99_ms": 12.5}, True, ""),
+    ({"status": "ok", "p99_ms": 25.0}, False, ""),
+    ({"status": "not_available", "p99_ms": None, "reason": "no master"}, None, "no master"),
+    ({"status": "failed", "messages": ["no successful request"]}, None,
+     "no successful request"),
+])
+def test_api_target(api, met, note):
+    day1 = {"seconds": 5.0, "peak_rss_mb": 100.0, "complete": True}
+    t = bench.check_targets(1_000_000, day1, {}, [], api)[-1]
+    assert t["met"] is met and t["note"] == note
+
+
 def test_fresh_dir_refuses_outside(tmp_path: Path):
     with pytest.raises(ValueError):
         bench._fresh_dir(tmp_path.parent / "not-mine", tmp_path)

@@ -612,7 +612,7 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
                               "seconds": opts.api_seconds}, work, env, "api")
         result["api"] = {"name": api_name, "p99_ms": None, **m.result,
                          "peak_rss_mb": round(m.peak_rss_mb, 1)}
-        say(f"api: {m.result.get('status')} p99 {m.result.get('p99_ms')} ms")
+        say(f"api: {m.result.get('status')} p99 {_f(m.result.get('p99_ms'))} ms")
     else:
         result["api"] = {"name": api_name, "status": "skipped", "p99_ms": None,
                          "reason": "--api-seconds 0"}

@@ -136,8 +136,11 @@ async def load(url: str, token: str, ids: list[str], clients: int, seconds: floa
                 try:
                     r = await c.get(f"/persons/{i}", params={"purpose": "性能测试"})
                     ok = r.status_code == 200
-                except httpx.HTTPError:
+                    if not ok:
+                        print(f"HTTP {r.status_code}: {r.text[:200]}", file=sys.stderr)
+                except httpx.HTTPError as exc:
                     ok = False
+                    print(f"client error: {type(exc).__name__}", file=sys.stderr)
                 t1 = time.monotonic()
                 if t0 >= t_measure:
                     if ok:

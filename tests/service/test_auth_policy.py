@@ -209,3 +209,11 @@ def test_journal_of_a_dead_process_is_recovered_once(tmp_path: Path) -> None:
     assert w.recover() == 1
     w.close()
     assert [(r[2], r[5]) for r in _log_rows(db)] == [("u", "P9")]
+
+
+def test_docs_show_the_policy_matrix() -> None:
+    from unigrid.service.policy import matrix_markdown
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "service.md").read_text(
+        encoding="utf-8")
+    assert matrix_markdown() in doc

@@ -148,3 +148,34 @@ def mask_record(role: str, record: dict[str, Any], full: Iterable[str] = ()) -> 
         return obj
 
     return walk(record)
+
+
+OPERATION_ENDPOINTS: dict[str, str] = {
+    "person": "`GET /persons/{id_number}`",
+    "search": "`GET /persons?name=&birth_date=` (or `birth_year=`)",
+    "house": "`GET /houses`, `GET /houses/{house_id}`",
+    "stats": "`GET /stats/{level}`",
+    "voter_roll": "`GET /voter-roll`",
+    "findings": "`GET /findings`, `GET /findings/{id}`, `GET /findings.xlsx`; page `/audit`",
+    "finding_review": "`POST /findings/{id}/review`; page form",
+    "review_queue": "`GET /review/pairs`, `GET /review/pairs/{n}`; pages `/review`",
+    "review_decide": "`POST /review/pairs/{n}/decision`, `GET /review/decisions`, "
+                     "`POST /review/decisions/{id}/undo`; page forms",
+    "access_log": "`GET /access-log`; page `/admin/access-log`",
+    "me": "`GET /me`",
+}
+
+
+def matrix_markdown() -> str:
+    """The role x operation matrix and the masking table as Markdown (for docs/service.md)."""
+    head = "| operation | endpoints | " + " | ".join(ROLES) + " |"
+    lines = [head, "|" + "---|" * (len(ROLES) + 2)]
+    for op, roles in ENDPOINT_ROLES.items():
+        cells = " | ".join("yes" if r in roles else "403" for r in ROLES)
+        lines.append(f"| {op} | {OPERATION_ENDPOINTS[op]} | {cells} |")
+    lines += ["", "| data | " + " | ".join(ROLES) + " |", "|" + "---|" * (len(ROLES) + 1)]
+    for kind, label in (("id", "ID numbers (incl. ID-like record keys)"), ("name", "names"),
+                        ("phone", "phones")):
+        cells = " | ".join("full" if kind in UNMASKED[r] else "masked" for r in ROLES)
+        lines.append(f"| {label} | {cells} |")
+    return "\n".join(lines)

@@ -73,8 +73,11 @@ def person_picture(cur: duckdb.DuckDBPyConnection, person_id: str) -> dict[str, 
                for name, *_ in GOLDEN_FIELDS if p.get(f"{name}_source")}
     recs = rows(cur, """
         SELECT l.department, l.source, l.source_key, l.kind, l.method, l.score, r.fields
-        FROM master.person_link l LEFT JOIN master.source_record r USING (source, source_key)
-        WHERE l.person_id = ? ORDER BY l.department, l.source, l.source_key""", [person_id],
+        FROM master.person_link l
+        LEFT JOIN (SELECT source, source_key, fields FROM master.source_record
+                   WHERE person_id = $pid) r USING (source, source_key)
+        WHERE l.person_id = $pid ORDER BY l.department, l.source, l.source_key""",
+                {"pid": person_id},
                 json_cols=("fields",))
     by_dept: dict[str, list[dict[str, Any]]] = {}
     for r in recs:

@@ -72,8 +72,9 @@ def dec_connection(db: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
 class MasterPool:
     """Read-only cursors on the live master, reopened when publish replaces the file."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, threads: int | None = None):
         self.path = Path(path)
+        self.threads = threads
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._key: tuple[int, int, int] | None = None
@@ -93,7 +94,7 @@ class MasterPool:
         key = self._file_key()
         with self._lock:
             if key != self._key or self._con is None:
-                new = connect_attached(self.path, read_only=True)
+                new = connect_attached(self.path, read_only=True, threads=self.threads)
                 if self._con is not None:
                     old = self._con
                     if self._refs.get(id(old), 0) == 0:

@@ -108,11 +108,12 @@ def disable(username: str) -> None:
 @users_app.command("list")
 def list_() -> None:
     """Users with role and department (never passwords or tokens)."""
-    from unigrid.service.auth import list_users
+    from unigrid.service.auth import DEPARTMENTS, list_users
 
     t = Table(title="users")
     for c in ("user", "role", "department", "disabled", "created"):
         t.add_column(c)
-    for r in list_users(_db()):
-        t.add_row(*["" if v is None else str(v) for v in r])
+    for user, role, dept, disabled, created in list_users(_db()):
+        t.add_row(user, role, DEPARTMENTS.get(dept or "", dept or ""), str(disabled),
+                  str(created)[:19])
     console.print(t)

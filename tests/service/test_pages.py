@@ -124,3 +124,15 @@ def test_logout_revokes_the_session(env: Env) -> None:
     env.client.cookies.set("ug_session", cookie)
     r = env.client.get("/audit", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+def test_repeated_failed_logins_block_the_name(env: Env) -> None:
+    for _ in range(5):
+        r = env.client.post("/login", data={"username": "auditor1", "password": "guess"})
+        assert r.status_code == 401
+    r = env.client.post("/login", data={"username": "auditor1", "password": PASSWORD})
+    assert r.status_code == 429 and "次数过多" in r.text
+    # another name is not affected
+    r = env.client.post("/login", data={"username": "admin1", "password": PASSWORD},
+                        follow_redirects=False)
+    assert r.status_code == 303

@@ -26,6 +26,11 @@ from warehouse.queries import NoMasterYet
 
 log = logging.getLogger("unigrid.service")
 
+LOGIN_MAX_FAILS = 5
+LOGIN_WINDOW = 15 * 60.0
+"""Five failed logins of one user name within 15 minutes block it for the rest of the window
+(per worker process)."""
+
 TOKEN_CACHE_SECONDS = 30.0
 """How long a validated token is trusted without asking the database again (a revoked token
 stops working at most this long after revocation)."""
@@ -42,6 +47,27 @@ class ServiceState:
     cookie_secure: bool = False
     _tokens: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     _tlock: threading.Lock = field(default_factory=threading.Lock)
+    _fails: dict[str, list[float]] = field(default_factory=dict)
+
+    def login_blocked(self, username: str) -> bool:
+        """True after :data:`LOGIN_MAX_FAILS` failed logins of a name within the window."""
+        now = time.monotonic()
+        with self._tlock:
+            recent = [t for t in self._fails.get(username, []) if now - t < LOGIN_WINDOW]
+            self._fails[username] = recent
+            return len(recent) >= LOGIN_MAX_FAILS
+
+    def login_failed(self, username: str) -> None:
+        """Count a failed login of a name."""
+        with self._tlock:
+            if len(self._fails) > 10000:
+                self._fails.clear()
+            self._fails.setdefault(username, []).append(time.monotonic())
+
+    def login_ok(self, username: str) -> None:
+        """Forget the failures of a name after a good login."""
+        with self._tlock:
+            self._fails.pop(username, None)
 
     def principal(self, secret: str, kind: str) -> Principal | None:
         """The user of a token / session secret (cached briefly), None if invalid."""

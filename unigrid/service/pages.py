@@ -105,9 +105,15 @@ def login_form(request: Request) -> HTMLResponse:
 def login(request: Request, username: str = Form(..., max_length=64),
           password: str = Form(..., max_length=200)) -> Response:
     s = svc(request)
-    p = check_login(s.settings.decisions_db, username.strip(), password)
+    name = username.strip()
+    if s.login_blocked(name):
+        return _render(request, "login.html", {"error": "登录失败次数过多，请 15 分钟后再试"},
+                       status=429)
+    p = check_login(s.settings.decisions_db, name, password)
     if p is None:
+        s.login_failed(name)
         return _render(request, "login.html", {"error": "用户名或密码错误"}, status=401)
+    s.login_ok(name)
     if p.role == "service":
         return _render(request, "login.html", {"error": "下游系统账号请使用 API 令牌"}, status=403)
     secret = issue_token(s.settings.decisions_db, p.username, kind="session", days=8 / 24)

@@ -170,8 +170,11 @@ for _name in STAGES:
 def _register_subapps() -> None:
     """Sub-command groups owned by the domain-facing modules."""
     from unigrid.cli_audit import findings_app, roll, views
+    from unigrid.cli_serve import serve, users_app
     from unigrid.cli_sources import sources_app
     app.add_typer(sources_app, name="sources")
+    app.command()(serve)
+    app.add_typer(users_app, name="users")
     app.add_typer(findings_app, name="findings")
     app.command()(roll)
     app.command()(views)

@@ -6,19 +6,49 @@ the work database; readers only ever open the published master read-only and bri
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import duckdb
+
+T = TypeVar("T")
 
 WORK_SCHEMAS = ("meta", "raw", "staged", "quarantine", "std", "link")
 """Schemas of the work database (one run's working layers)."""
 
 
+LOCK_WAIT_SECONDS = 15.0
+"""How long an open waits for another process's conflicting lock (the service writes decisions
+with short-lived connections; the nightly run reads them briefly)."""
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """True for DuckDB's 'Could not set lock on file' (another process holds the file)."""
+    return isinstance(exc, duckdb.IOException) and "Could not set lock" in str(exc)
+
+
+def retry_on_lock(fn: Callable[[], T], wait: float = LOCK_WAIT_SECONDS) -> T:
+    """Call ``fn``; while it fails on a lock held by another process, retry with back-off
+    for up to ``wait`` seconds, then raise the last error."""
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    while True:
+        try:
+            return fn()
+        except duckdb.IOException as exc:
+            if not is_lock_conflict(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
 def connect(path: Path | str, read_only: bool = False, threads: int | None = None,
-            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """Open a DuckDB file (created if missing unless read-only)."""
+            memory_limit: str | None = None,
+            lock_wait: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file (created if missing unless read-only), waiting up to ``lock_wait``
+    seconds for another process's conflicting lock to go."""
     p = Path(path)
     if not read_only:
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -27,7 +57,8 @@ def connect(path: Path | str, read_only: bool = False, threads: int | None = Non
         config["threads"] = threads
     if memory_limit:
         config["memory_limit"] = memory_limit
-    return duckdb.connect(str(p), read_only=read_only, config=config)
+    return retry_on_lock(lambda: duckdb.connect(str(p), read_only=read_only, config=config),
+                         lock_wait)
 
 
 def connect_work(path: Path | str) -> duckdb.DuckDBPyConnection:

@@ -294,7 +294,9 @@ def _previous_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
-    con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {alias} (READ_ONLY)")
+    from warehouse.connection import retry_on_lock
+    sql = f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {alias} (READ_ONLY)"
+    retry_on_lock(lambda: con.execute(sql))
 
 
 def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_BOUNDS,

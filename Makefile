@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PERSONS ?= 20000
 SEED ?= 7
+BENCH_PERSONS ?= 1000000
 
 .PHONY: setup demo test test-fast lint bench clean
 
@@ -28,6 +29,10 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+# City-scale benchmark (issue #8): prints per-stage time / memory and accuracy vs the baselines.
+bench: setup
+	$(BIN)/python -m unigrid.bench --persons $(BENCH_PERSONS)
 
 clean:
 	rm -rf var/* .pytest_cache

@@ -183,6 +183,14 @@ def _register_subapps() -> None:
 _register_subapps()
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                "help_option_names": []})
+def bench(ctx: typer.Context) -> None:
+    """City-scale benchmark: generate, full run, day-2 run, baselines (``unigrid bench --help``)."""
+    from unigrid.bench import main as bench_main
+    raise typer.Exit(bench_main(list(ctx.args)))
+
+
 @app.command()
 def run(city: Optional[Path] = CityOpt, business_date: Optional[str] = DateOpt,
         full: bool = FullOpt, sources: Optional[list[str]] = SourcesOpt) -> None:

@@ -178,6 +178,37 @@ def _register_subapps() -> None:
     app.add_typer(findings_app, name="findings")
     app.command()(roll)
     app.command()(views)
+    _register_matching()
+
+
+def _register_matching() -> None:
+    """Review decisions, the model, and ``evaluate`` (links, then the discrepancy rules)."""
+    import functools
+
+    from unigrid.cli_match import evaluate as evaluate_links
+    from unigrid.cli_match import model_app, review_app
+
+    app.add_typer(review_app, name="review")
+    app.add_typer(model_app, name="model")
+
+    @app.command(name="evaluate")
+    @functools.wraps(evaluate_links)
+    def evaluate(**kwargs):  # type: ignore[no-untyped-def]
+        evaluate_links(**kwargs)
+        print_rule_evaluation(_settings(kwargs.get("city")))
+
+
+def print_rule_evaluation(settings: Settings) -> None:
+    """Per-rule precision / recall of the findings against the planted anomalies."""
+    from quality.rules.evaluate import evaluate_rules
+
+    df = evaluate_rules(settings)
+    t = Table(title="cross-department checks vs planted anomalies")
+    for c in df.columns:
+        t.add_column(str(c))
+    for row in df.itertuples(index=False):
+        t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(t)
 
 
 _register_subapps()

@@ -106,6 +106,36 @@ def predict_pairs(frame: pd.DataFrame, model: dict[str, Any], threshold: float) 
     return out
 
 
+TWO_ID_CANDIDATES_SQL = """
+SELECT l.record_id AS record_id_l, r.record_id AS record_id_r
+FROM std.record l JOIN std.record r
+  ON l.name = r.name AND l.birth_date = r.birth_date AND l.sex = r.sex
+ AND l.record_id < r.record_id
+WHERE l.kind = 'household_registry' AND r.kind = 'household_registry'
+  AND l.id_key IS NOT NULL AND r.id_key IS NOT NULL AND l.id_key <> r.id_key
+"""
+"""Two household-registry records with the same name, birth date and sex under two different
+valid ID numbers: a possible double registration (重户) whatever the model's weight (their
+houses usually differ, which pulls the weight below the review band)."""
+
+
+def add_two_id_candidates(con: duckdb.DuckDBPyConnection, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Add the :data:`TWO_ID_CANDIDATES_SQL` pairs the model did not keep, in the review band.
+
+    They are never linked by this (band ``review``); a human decides from the review queue.
+    """
+    cand = con.execute(TWO_ID_CANDIDATES_SQL).df()
+    if cand.empty:
+        return pairs
+    have = pairs[["record_id_l", "record_id_r"]].drop_duplicates()
+    new = cand.merge(have, how="left", indicator=True)
+    new = new[new["_merge"] == "left_only"].drop(columns="_merge")
+    if new.empty:
+        return pairs
+    new = new.assign(method="identity_candidate", band="review")
+    return pd.concat([pairs, new], ignore_index=True)
+
+
 def _decisions_as_ids(con: duckdb.DuckDBPyConnection, decisions: pd.DataFrame) -> pd.DataFrame:
     """Effective decisions mapped to record ids (pairs whose records exist in std.record)."""
     cols = ["record_id_l", "record_id_r", "verdict", "decision_id"]
@@ -177,6 +207,7 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
          pairs.match_weight >= thresholds.match, pairs.match_weight >= thresholds.review],
         ["match", "conflict", "match", "review"], default="non_match")
     pairs = pairs.drop(columns=["verdict"])
+    pairs = add_two_id_candidates(con, pairs)
     con.register("pairs_in", pairs)
     con.execute("""
         CREATE OR REPLACE TABLE link.pair AS

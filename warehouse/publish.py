@@ -407,28 +407,6 @@ def amend_master(settings: "Settings", apply: Callable[[duckdb.DuckDBPyConnectio
             raise
 
 
-def publish_findings(settings: "Settings", source_table: str = '"check".finding') -> int:
-    """Replace ``audit.finding`` of the live master with a work DB table of the same columns.
-
-    For the check stage (which runs after publish and builds its findings, statuses included,
-    in the work DB): done through :func:`amend_master`, so readers are never disturbed and the
-    next publish carries the findings forward. Returns the number of findings.
-    """
-    cols = ", ".join(quote(c) for c in table("audit.finding").column_names())
-    work = Path(settings.work_db)
-    counted: list[int] = []
-
-    def apply(con: duckdb.DuckDBPyConnection) -> None:
-        _attach(con, work, WORK)
-        con.execute("DELETE FROM audit.finding")
-        con.execute(f"INSERT INTO audit.finding ({cols}) SELECT {cols} FROM {WORK}.{source_table}")
-        counted.append(int(con.execute("SELECT count(*) FROM audit.finding").fetchone()[0]))
-        con.execute(f"DETACH {WORK}")
-
-    amend_master(settings, apply, "findings")
-    return counted[0]
-
-
 def publish_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     """The ``publish`` stage: write-audit-publish, then the optional PostgreSQL target.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -273,24 +272,3 @@ def test_work_db_open_for_writing_in_process_is_named(settings: Settings) -> Non
     finally:
         held.close()
     assert publish(settings, RUN1).counts["master.person"] == 40
-
-
-def test_check_stage_findings_reach_the_master_and_are_carried(settings: Settings) -> None:
-    from warehouse.publish import publish_findings
-    publish(settings, RUN1)
-    execute(settings.work_db, 'CREATE SCHEMA "check"',
-            'CREATE TABLE "check".finding AS SELECT * FROM (VALUES '
-            "('F1', 'deceased_pensioner', 'P000000000001', 'hrss:1', '{}', 2350.00, 7050.00, 3, "
-            "'confirmed', NULL, 'auditor01', TIMESTAMPTZ '2026-11-20 10:00:00+00', '20261120', "
-            "'20261120', 'abc')) t(finding_id, rule, person_id, subject_key, evidence, "
-            "amount_monthly, amount_total, months, status, dismissed_reason, status_by, "
-            "status_at, first_seen_run, last_seen_run, evidence_hash)")
-    before = sha256(settings.master_db)
-    assert publish_findings(settings) == 1
-    assert sha256(settings.master_db) != before and _leftovers(settings) == []
-    make_work_db(settings.work_db, persons=40, run_id=RUN2, replace=False)
-    publish(settings, RUN2)
-    with open_master(settings) as con:
-        assert con.execute("SELECT finding_id, status, amount_total FROM audit.finding"
-                           ).fetchall() == [("F1", "confirmed", Decimal("7050.00"))]
-        assert latest_run(con)["run_id"] == RUN2

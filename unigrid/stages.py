@@ -61,51 +61,39 @@ class StageResult:
 StageFn = Callable[[Settings, RunContext], StageResult]
 
 
-def _extract(settings: Settings, ctx: RunContext) -> StageResult:
-    from connectors.stage import extract_stage
-    return extract_stage(settings, ctx)
-
-
-def _validate(settings: Settings, ctx: RunContext) -> StageResult:
-    from quality.stage import validate_stage
-    return validate_stage(settings, ctx)
-
-
-def _standardise(settings: Settings, ctx: RunContext) -> StageResult:
-    from matching.stage import standardise_stage
-    return standardise_stage(settings, ctx)
-
-
-def _match(settings: Settings, ctx: RunContext) -> StageResult:
-    from matching.stage import match_stage
-    return match_stage(settings, ctx)
-
-
-def _check(settings: Settings, ctx: RunContext) -> StageResult:
-    from quality.rules.runner import check_stage
-    return check_stage(settings, ctx)
-
-
-def _publish(settings: Settings, ctx: RunContext) -> StageResult:
-    from warehouse.publish import publish_stage
-    return publish_stage(settings, ctx)
-
-
 def _report(settings: Settings, ctx: RunContext) -> StageResult:
+    """The report stage, given the rules' Chinese titles (warehouse may not import quality)."""
     from quality.rules import rule_infos
     from warehouse.report.stage import report_stage
     return report_stage(settings, ctx, rules=rule_infos())
 
 
-STAGES: Mapping[str, StageFn] = {
-    "extract": _extract,
-    "validate": _validate,
-    "standardise": _standardise,
-    "match": _match,
-    "check": _check,
-    "publish": _publish,
-    "report": _report,
+_STAGE_FUNCTIONS: dict[str, str] = {
+    "extract": "connectors.stage:extract_stage",
+    "validate": "quality.stage:validate_stage",
+    "standardise": "matching.stage:standardise_stage",
+    "match": "matching.stage:match_stage",
+    "check": "quality.rules.runner:check_stage",
+    "publish": "warehouse.publish:publish_stage",
+    "report": "unigrid.stages:_report",
 }
+"""Stage name -> ``module:function``, in run order; imported only when the stage runs, so that
+the CLI and the DAG file start without loading the heavy packages."""
+
+
+def _lazy(target: str) -> StageFn:
+    """A stage function that imports ``module:function`` on its first call."""
+    module, _, name = target.partition(":")
+
+    def stage(settings: Settings, ctx: RunContext) -> StageResult:
+        import importlib
+        return getattr(importlib.import_module(module), name)(settings, ctx)
+
+    stage.__name__ = name
+    return stage
+
+
+STAGES: Mapping[str, StageFn] = {n: _lazy(t) for n, t in _STAGE_FUNCTIONS.items()}
 """Stage name -> function, in run order.
 
 ``check`` runs before ``publish`` (DESIGN.md draws it after): the findings are computed in the work

@@ -32,11 +32,8 @@ def mask_name(s: pd.Series) -> pd.Series:
 
 def mask_phone(s: pd.Series) -> pd.Series:
     """Phone numbers: first 3 and last 4 kept (``138****1234``); short ones fully masked."""
-    t = s.astype("string")
-    long = t.str.slice(0, 3) + t.str.slice(3, -4).str.replace(r".", "*", regex=True) \
-        + t.str.slice(-4)
-    out = long.where(t.str.len() > 7, t.str.replace(r".", "*", regex=True))
-    return out.astype("object").where(s.notna(), None)
+    from matching.standardise.phones import mask_phone as _mask_phone
+    return _mask_phone(s).astype("object").where(s.notna(), None)
 
 
 def mask_values(s: pd.Series, value_type: str, field: str = "") -> pd.Series:

@@ -95,24 +95,18 @@ def list_findings(
     limit: int = typer.Option(50, "--limit", min=1),
 ) -> None:
     """Findings of the published master (masked: person ids only)."""
+    from unigrid.service.queries import findings
     from warehouse.queries import NoMasterYet, open_master
 
-    where, params = [], []
-    if rule:
-        where.append("rule = ?")
-        params.append(rule)
-    if status:
-        where.append("status = ?")
-        params.append(status)
-    sql = ("SELECT finding_id, rule, person_id, status, months, amount_total, last_seen_run "
-           "FROM audit.finding" + (" WHERE " + " AND ".join(where) if where else "")
-           + " ORDER BY rule, finding_id LIMIT ?")
     try:
         with open_master(_settings()) as con:
-            rows = con.execute(sql, params + [limit]).fetchall()
+            found = findings(con, rule=rule, status=status, limit=limit)
     except NoMasterYet as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1)
+    cols = ("finding_id", "rule", "person_id", "status", "months", "amount_total",
+            "last_seen_run")
+    rows = [tuple(f[c] for c in cols) for f in found]
     t = Table(title="findings")
     for c in ("finding", "rule", "person", "status", "months", "amount", "last seen"):
         t.add_column(c)
@@ -123,20 +117,19 @@ def list_findings(
 
 def _review(finding_id: str, status: str, user: str, reason: Optional[str]) -> None:
     from quality.rules.review import ReviewError, record_review
+    from unigrid.service.queries import findings
     from warehouse.queries import NoMasterYet, open_master
 
     s = _settings()
-    evidence_hash = None
     try:
         with open_master(s) as con:
-            row = con.execute("SELECT evidence_hash FROM audit.finding WHERE finding_id = ?",
-                              [finding_id]).fetchone()
+            found = findings(con, finding_id=finding_id, limit=1)
     except NoMasterYet:
-        row = None
-    if row is None:
+        found = []
+    if not found:
         err.print(f"[red]no finding {finding_id} in the published master[/]")
         raise typer.Exit(1)
-    evidence_hash = row[0]
+    evidence_hash = found[0]["evidence_hash"]
     try:
         rid = record_review(s.decisions_db, finding_id, status, user, reason, evidence_hash)
     except ReviewError as exc:

@@ -82,3 +82,16 @@ def test_dismissal_is_recorded_with_the_evidence_hash(home: Path) -> None:
     rev = latest_reviews(load_settings().decisions_db)
     assert rev.iloc[0][["finding_id", "status", "reason", "evidence_hash"]].tolist() == [
         "F00000000000000AA", "dismissed", "已核实为同名", "h1"]
+
+
+@pytest.mark.parametrize(("args", "listed"), [
+    ([], True),
+    (["--status", "open"], True),
+    (["--status", "dismissed"], False),
+    (["--rule", "deceased_pensioner"], True),
+    (["--rule", "id_conflict"], False),
+])
+def test_findings_list_filters(home: Path, args: list[str], listed: bool) -> None:
+    res = runner.invoke(cli.app, ["findings", "list", *args], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert ("F00000000000000AA" in res.output) is listed

@@ -168,12 +168,15 @@ def find_houses(cur: duckdb.DuckDBPyConnection, address: str, limit: int = 50
 
 def findings(cur: duckdb.DuckDBPyConnection, rule: str | None = None,
              district: str | None = None, finding_id: str | None = None,
-             limit: int = 100000) -> list[dict[str, Any]]:
+             limit: int = 100000, status: str | None = None) -> list[dict[str, Any]]:
     """Published findings with the person's district (statuses as published)."""
     where, params = ["TRUE"], []
     if rule:
         where.append("f.rule = ?")
         params.append(rule)
+    if status:
+        where.append("f.status = ?")
+        params.append(status)
     if district:
         where.append("coalesce(g.district, h.district) = ?")
         params.append(district)

@@ -109,7 +109,8 @@ def list_findings(
     rows = [tuple(f[c] for c in cols) for f in found]
     t = Table(title="findings")
     for c in ("finding", "rule", "person", "status", "months", "amount", "last seen"):
-        t.add_column(c)
+        # ids are copied into `findings dismiss ...`: never wrap them
+        t.add_column(c, no_wrap=c in ("finding", "person"), min_width=17 if c == "finding" else None)
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     console.print(t)

@@ -92,6 +92,6 @@ def test_dismissal_is_recorded_with_the_evidence_hash(home: Path) -> None:
     (["--rule", "id_conflict"], False),
 ])
 def test_findings_list_filters(home: Path, args: list[str], listed: bool) -> None:
-    res = runner.invoke(cli.app, ["findings", "list", *args], env={"COLUMNS": "200"})
+    res = runner.invoke(cli.app, ["findings", "list", *args])  # default 80-column console
     assert res.exit_code == 0, res.output
     assert ("F00000000000000AA" in res.output) is listed

@@ -182,6 +182,27 @@ def with_run_variables(settings: "Settings", ctx: "RunContext") -> "Settings":
     return replace(settings, extra=extra)
 
 
+def run_order_error(latest_run: str | None, run_id: str, full_rebuild: bool) -> str | None:
+    """Why an incremental run of ``run_id`` may not run after ``latest_run`` (None if it may).
+
+    The work database holds each source's state as of its latest run: an incremental run of an
+    older date would diff that date's exports against a newer state and stage the wrong
+    records. Re-running the latest date (idempotent) and any full rebuild are allowed.
+    """
+    if full_rebuild or not latest_run or latest_run <= run_id:
+        return None
+    return (f"run {run_id} is older than the latest run {latest_run} in the work database: an "
+            f"incremental run only goes forward. Rebuild that date from its own exports with "
+            f"--full-rebuild (DAG param full_rebuild), then run the later dates again in order "
+            f"(docs/operations.md, Backfill)")
+
+
+def latest_ok_run(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The latest run id with a successful extract of any source (None before the first)."""
+    row = con.execute("SELECT max(run_id) FROM meta.source_run WHERE status = 'ok'").fetchone()
+    return row[0] if row else None
+
+
 def extract_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     """Extract every contract (or ``ctx.sources``) into ``raw``; write ``meta.source_run``.
 
@@ -202,6 +223,11 @@ def extract_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
         if limit:
             con.execute("SET memory_limit = ?", [limit])
         ensure_meta(con)
+        order = run_order_error(latest_ok_run(con), ctx.run_id, ctx.full_rebuild)
+        if order:
+            result.status, result.messages = "failed", [*result.messages, order]
+            result.seconds = time.perf_counter() - t0
+            return result
         for c in contracts:
             try:
                 row = extract_source(con, c, settings, ctx)

@@ -193,7 +193,8 @@ def run_order_error(latest_run: str | None, run_id: str, full_rebuild: bool) -> 
         return None
     return (f"run {run_id} is older than the latest run {latest_run} in the work database: an "
             f"incremental run only goes forward. Rebuild that date from its own exports with "
-            f"--full-rebuild (DAG param full_rebuild), then run the later dates again in order "
+            f"a full rebuild (`unigrid run --full`, DAG param full_rebuild), then run the later "
+            f"dates again in order "
             f"(docs/operations.md, Backfill)")
 
 

@@ -21,7 +21,7 @@ def test_run_order_error(latest, run_id, full, allowed) -> None:
     msg = run_order_error(latest, run_id, full)
     assert (msg is None) == allowed
     if msg:
-        assert run_id in msg and latest in msg and "--full-rebuild" in msg
+        assert run_id in msg and latest in msg and "unigrid run --full" in msg
 
 
 def _raw_rows(settings) -> int:

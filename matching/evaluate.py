@@ -18,16 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-MASK_MACROS = """
-CREATE OR REPLACE TEMP MACRO mask_id(x) AS
-    CASE WHEN x IS NULL THEN NULL WHEN length(x) <= 10 THEN repeat('*', length(x))
-         ELSE left(x, 6) || repeat('*', length(x) - 10) || right(x, 4) END;
-CREATE OR REPLACE TEMP MACRO mask_name(x) AS
-    CASE WHEN x IS NULL THEN NULL WHEN length(x) <= 1 THEN x
-         WHEN length(x) = 2 THEN left(x, 1) || '*'
-         ELSE left(x, 1) || repeat('*', length(x) - 2) || right(x, 1) END;
-"""
-"""SQL macros masking ID numbers (first 6 + last 4) and names (张*明) for display."""
+from warehouse.masking import mask_id_series, mask_name_series
 
 
 @dataclass
@@ -68,7 +59,6 @@ def evaluate_frames(pred: pd.DataFrame, truth: pd.DataFrame, records: pd.DataFra
     """
     con = duckdb.connect()
     try:
-        con.execute(MASK_MACROS)
         con.register("pred_in", pred[["source", "source_key", "person_id"]])
         con.register("truth_in", truth[["source", "source_key", "person_id"]])
         con.execute("""
@@ -120,8 +110,7 @@ def evaluate_frames(pred: pd.DataFrame, truth: pd.DataFrame, records: pd.DataFra
                                             "birth_date"]])
             detail = ("LEFT JOIN rec_in r ON r.source = j.source "
                       "AND CAST(r.source_key AS VARCHAR) = j.source_key")
-            cols = ("mask_name(r.name) AS name, mask_id(r.id18) AS id_number, "
-                    "r.birth_date")
+            cols = "r.name AS name, r.id18 AS id_number, r.birth_date"
         else:
             detail, cols = "", "NULL AS name, NULL AS id_number, NULL AS birth_date"
         false_merges = con.execute(f"""
@@ -146,6 +135,9 @@ def evaluate_frames(pred: pd.DataFrame, truth: pd.DataFrame, records: pd.DataFra
             FROM grp g JOIN j USING (truth) {detail}
             ORDER BY g.missed_pairs DESC, g.truth, j.pred, j.source, j.source_key
         """).df()
+        for worst_rows in (false_merges, missed):
+            worst_rows["name"] = mask_name_series(worst_rows["name"])
+            worst_rows["id_number"] = mask_id_series(worst_rows["id_number"])
         unmatched = {"predicted_not_in_truth": int(n_pred - n_joined),
                      "truth_not_predicted": int(n_truth - n_joined)}
         return Evaluation(overall, per, false_merges, missed, unmatched)

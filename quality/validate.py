@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from connectors.contract import Contract
-from quality.masking import mask_values
 from quality.parse import build_frame
 from quality.suites import (
     INDEX_COLUMN,
@@ -40,6 +39,7 @@ from quality.suites import (
     raw_col,
     suite_specs,
 )
+from warehouse.masking import field_kind, mask_series
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +353,8 @@ def reasons_frame(frame: pd.DataFrame, raw: pd.DataFrame, contract: Contract,
         v = pd.Series(value, dtype="object")
         parts.append(pd.DataFrame({"_rid": rids, "ord": i, "rule": s.rule,
                                    "column": s.source_column or s.column,
-                                   "value": mask_values(v, vtype, fname).to_numpy(dtype=object)}))
+                                   "value": mask_series("id" if vtype == "id" else field_kind(fname),
+                                                        v).to_numpy(dtype=object)}))
     if not parts:
         return pd.DataFrame({"_rid": pd.Series(dtype="int64"), "ord": pd.Series(dtype="int64"),
                              "rule": pd.Series(dtype="object"), "column": pd.Series(dtype="object"),

@@ -76,7 +76,7 @@ def check(
     """Validate a contract against its data and preview the mapping."""
     from connectors.contract import ContractError, load_contract
     from connectors.landing import missing_columns_message
-    from connectors.mask import mask_for_field
+    from warehouse.masking import mask_for_field
     from connectors.readers import SourceReadError, location_text, open_readers
     from connectors.stage import _encoding_hint
 

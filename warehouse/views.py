@@ -167,13 +167,13 @@ def export_voter_roll(con: duckdb.DuckDBPyConnection, election_date: date, distr
     full ID numbers only for the election office (log the access).
     """
     from warehouse.report.fastxlsx import write_table_xlsx
-    from warehouse.report.masking import mask_id
+    from warehouse.masking import mask_id_series
 
     t0 = time.perf_counter()
     roll = voter_roll(con, election_date, district)
     t1 = time.perf_counter()
     if not unmask:
-        roll["id_number"] = mask_id(roll["id_number"])
+        roll["id_number"] = mask_id_series(roll["id_number"])
     roll["birth_date"] = pd.to_datetime(roll["birth_date"]).dt.strftime("%Y-%m-%d")
     table = roll[list(VOTER_COLUMNS_ZH)].rename(columns=VOTER_COLUMNS_ZH)
     path = write_table_xlsx(out, table, f"{district}选民名单")

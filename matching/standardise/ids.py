@@ -251,14 +251,3 @@ def nfkc(x: str) -> str:
     """NFKC of one string (used by the differential test against python-stdnum)."""
     return unicodedata.normalize("NFKC", x)
 
-
-def mask_id(s: pd.Series) -> pd.Series:
-    """Mask ID numbers for display and messages: first 6 and last 4 kept (``420502********1234``).
-
-    Values of 10 characters or fewer are masked entirely.
-    """
-    t = s.astype(_STRING)
-    long = t.str.len() > 10
-    middle = t.str.slice(6, -4).str.replace(r".", "*", regex=True)
-    masked = t.str.slice(0, 6) + middle + t.str.slice(-4)
-    return masked.where(long, t.str.replace(r".", "*", regex=True))

@@ -58,9 +58,3 @@ def phone_kind(p: pd.Series) -> pd.Series:
     kind[t.str.fullmatch(LANDLINE, na=False)] = "landline"
     return kind
 
-
-def mask_phone(p: pd.Series) -> pd.Series:
-    """Mask for display: ``138****1234`` (first 3 and last 4 kept)."""
-    t = p.astype(_STRING)
-    middle = t.str.slice(3, -4).str.replace(r".", "*", regex=True)
-    return (t.str.slice(0, 3) + middle + t.str.slice(-4)).where(t.str.len() > 7, t.str.replace(r".", "*", regex=True))

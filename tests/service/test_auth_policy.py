@@ -6,17 +6,12 @@ import threading
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
 
-from matching.standardise.phones import mask_phone
 from tests.service.factory import RUN_ID, make_master
 from unigrid.service import auth
-from unigrid.service.policy import (mask_id_value, mask_key_value, mask_name_value,
-                                    mask_phone_value, mask_record, mask_value)
+from unigrid.service.policy import mask_record, mask_value
 from unigrid.service.store import MasterPool
-from warehouse.report.masking import mask_id, mask_name
 
 
 def test_no_default_users_and_unknown_token(tmp_path: Path) -> None:
@@ -94,38 +89,20 @@ def test_password_rules(tmp_path: Path) -> None:
     assert auth.check_login(db, "c", new).must_change
 
 
-@pytest.mark.parametrize("fn,value,expected", [
-    (mask_id_value, "420502199001011234", "420502********1234"),
-    (mask_id_value, "420502900101123", "420502*****1123"),
-    (mask_id_value, "12345", "*****"),
-    (mask_name_value, "张小明", "张*明"),
-    (mask_name_value, "张伟", "张*"),
-    (mask_name_value, "买买提·艾力", "买*提·艾*"),
-    (mask_phone_value, "13800001234", "138****1234"),
-    (mask_key_value, "hrss:420502199001011234|2026", "hrss:420502********1234|2026"),
-    (mask_key_value, "HJ0000012345", "HJ0000012345"),
+@pytest.mark.parametrize("role,field,value,expected", [
+    ("steward", "id_number", "420502900101123", "420502*****1123"),
+    ("steward", "head_name", "买买提·艾力", "买*提·艾*"),
+    ("steward", "matched_name", "张伟", "张*"),
+    ("steward", "source_key", "hrss:420502199001011234|2026", "hrss:420502********1234|2026"),
+    ("auditor", "source_key", "hrss:420502199001011234|2026", "hrss:420502199001011234|2026"),
+    ("auditor", "next_of_kin_phone", "13800001234", "138****1234"),
+    ("steward", "birth_date", "1990-01-01", "1990-01-01"),
+    ("steward", "name", None, None),
 ])
-def test_mask_helpers(fn, value: str, expected: str) -> None:  # noqa: ANN001
-    assert fn(value) == expected
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(alphabet="0123456789X", min_size=0, max_size=20))
-def test_scalar_id_mask_equals_vectorised(v: str) -> None:
-    assert mask_id_value(v) == mask_id(pd.Series([v])).iloc[0]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(alphabet="张王李欧阳买提·艾力明", min_size=1, max_size=8).filter(
-    lambda s: not s.startswith("·") and "··" not in s and not s.endswith("·")))
-def test_scalar_name_mask_equals_vectorised(v: str) -> None:
-    assert mask_name_value(v) == mask_name(pd.Series([v])).iloc[0]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(alphabet="0123456789", min_size=8, max_size=13))
-def test_scalar_phone_mask_equals_vectorised(v: str) -> None:
-    assert mask_phone_value(v) == mask_phone(pd.Series([v])).iloc[0]
+def test_mask_value_uses_the_one_rule_per_kind(role: str, field: str, value: str | None,
+                                               expected: str | None) -> None:
+    """The rules themselves are tested in tests/warehouse/test_masking.py."""
+    assert mask_value(role, field, value) == expected
 
 
 @pytest.mark.parametrize("role,expected", [

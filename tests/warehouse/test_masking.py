@@ -122,3 +122,13 @@ def test_masks_keep_length_and_separators(value: str, kind: str) -> None:
 def test_han_names_keep_first_and_last(name: str) -> None:
     out = mask_name(name)
     assert out == name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.one_of(st.integers(-3, 3), st.sampled_from(["a", "b"])), min_size=4, max_size=4),
+       st.sampled_from(["id", "name", "phone", "key"]))
+def test_index_is_kept_and_never_aligned_on(labels: list, kind: str) -> None:
+    values = ["买买提·艾力", None, "hrss:420502199001011234", "13800001234"]
+    plain = mask_series(kind, pd.Series(values, dtype=object))
+    labelled = mask_series(kind, pd.Series(values, index=labels, dtype=object))
+    assert list(labelled.index) == labels and labelled.tolist() == plain.tolist()

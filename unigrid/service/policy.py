@@ -8,12 +8,10 @@ is masked on the way out by :func:`mask_record` (ID ``420502********1234``, name
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable
 
-# one ID and one phone rule everywhere (the name rule here keeps each part of a minority name)
-from connectors.mask import mask_id as mask_id_value
-from connectors.mask import mask_phone as mask_phone_value
+# the one masking rule per kind, and the field -> kind table, shared with every other layer
+from warehouse.masking import field_kind, mask_scalar
 
 ROLES: tuple[str, ...] = ("admin", "steward", "auditor", "service")
 
@@ -42,62 +40,10 @@ UNMASKED: dict[str, frozenset[str]] = {
 """Role -> kinds of personal data it sees in full. A steward sees the two records of a pair it
 reviews in full (it cannot judge them masked); every such view is in the access log."""
 
-ID_FIELDS = frozenset({"id_number", "mother_id_number", "father_id_number", "id18", "id_raw"})
-NAME_FIELDS = frozenset({"name", "mother_name", "father_name", "matched_name", "name_raw",
-                         "head_name"})
-PHONE_FIELDS = frozenset({"phone"})
-KEY_FIELDS = frozenset({"source_key", "left_key", "right_key", "subject_key"})
-"""Record keys: some sources key their records by ID number, so ID-like runs in them are masked
-like ID numbers."""
-
-_ID_RUN = re.compile(r"(?<![0-9])([0-9]{6})([0-9]{5,8})([0-9]{3}[0-9Xx]|[0-9]{4})(?![0-9A-Za-z])")
-
 
 def allowed(role: str, operation: str) -> bool:
     """True if ``role`` may call ``operation``."""
     return role in ENDPOINT_ROLES[operation]
-
-
-def _mask_name_part(p: str) -> str:
-    if len(p) <= 1:
-        return p
-    if len(p) == 2:
-        return p[0] + "*"
-    return p[0] + "*" * (len(p) - 2) + p[-1]
-
-
-def mask_name_value(v: str | None) -> str | None:
-    """``张小明`` -> ``张*明``, ``张伟`` -> ``张*``, ``买买提·艾力`` -> ``买*提·艾*``."""
-    if v is None:
-        return None
-    s = str(v)
-    if "·" in s:
-        return "·".join(_mask_name_part(p) for p in s.split("·")).rstrip("·")
-    return _mask_name_part(s)
-
-
-def mask_key_value(v: str | None) -> str | None:
-    """ID-number-like digit runs inside a record key masked (first 6 + last 4 kept)."""
-    if v is None:
-        return None
-    return _ID_RUN.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), str(v))
-
-
-def field_kind(name: str) -> str | None:
-    """``id``, ``name``, ``phone``, ``key`` or None for a field name."""
-    if name in ID_FIELDS or name.endswith("_id_number"):
-        return "id"
-    if name in NAME_FIELDS:
-        return "name"
-    if name in PHONE_FIELDS or name.endswith("_phone"):
-        return "phone"
-    if name in KEY_FIELDS or name.endswith("_source_key"):
-        return "key"
-    return None
-
-
-_MASKERS = {"id": mask_id_value, "name": mask_name_value, "phone": mask_phone_value,
-            "key": mask_key_value}
 
 
 def mask_value(role: str, name: str, value: Any) -> Any:
@@ -107,8 +53,8 @@ def mask_value(role: str, name: str, value: Any) -> Any:
         return value
     seen = UNMASKED.get(role, frozenset())
     if kind == "key":
-        return value if "id" in seen else mask_key_value(value)
-    return value if kind in seen else _MASKERS[kind](value)
+        return value if "id" in seen else mask_scalar("key", value)
+    return value if kind in seen else mask_scalar(kind, value)
 
 
 def mask_record(role: str, record: dict[str, Any], full: Iterable[str] = ()) -> dict[str, Any]:

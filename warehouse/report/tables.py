@@ -7,7 +7,7 @@ import json
 import pandas as pd
 
 from warehouse.report.data import STATUS_ZH, ReportData, RuleInfo
-from warehouse.report.masking import mask_id, mask_name
+from warehouse.masking import mask_id_series, mask_name_series
 
 COMMON_COLUMNS: tuple[tuple[str, str], ...] = (
     ("finding_id", "发现编号"), ("rule_title", "核查规则"), ("person_id", "人员编号"),
@@ -37,8 +37,8 @@ def display_frame(data: ReportData, unmask: bool = False) -> pd.DataFrame:
         "finding_id": f["finding_id"], "rule": f["rule"],
         "rule_title": f["rule"].map(titles).fillna(f["rule"]),
         "person_id": f["person_id"],
-        "name": f["name"] if unmask else mask_name(f["name"]),
-        "id_number": f["id_number"] if unmask else mask_id(f["id_number"]),
+        "name": f["name"] if unmask else mask_name_series(f["name"]),
+        "id_number": f["id_number"] if unmask else mask_id_series(f["id_number"]),
         "sex": f["sex"], "district": f["district"], "street": f["street"],
         "community": f["community"],
         "status": f["status"].map(STATUS_ZH).fillna(f["status"]),

@@ -20,7 +20,6 @@ from matching.standardise.ids import (
     classify_ids,
     clean_id,
     is_valid_id,
-    mask_id,
     region_codes,
     upgrade15,
 )
@@ -177,12 +176,6 @@ def test_check_char_vectorised_matches_reference_and_rejects_non_digits() -> Non
 def test_is_valid_id_scalar() -> None:
     assert is_valid_id(VALID_F) and is_valid_id("420502850312124")
     assert not is_valid_id(BAD_DATE) and not is_valid_id(None) and not is_valid_id(float("nan"))
-
-
-def test_mask_id() -> None:
-    out = mask_id(pd.Series([VALID_F, "12345", None]))
-    assert out.iloc[0] == VALID_F[:6] + "*" * 8 + VALID_F[-4:]
-    assert out.iloc[1] == "*****" and pd.isna(out.iloc[2])
 
 
 # ---- properties -------------------------------------------------------------------------------

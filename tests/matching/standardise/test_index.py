@@ -25,7 +25,7 @@ SEXES = ["1", "男", "F", None, "9", "女", "m", ""]
 CASES: list[tuple[str, Callable[[pd.Series], object], list]] = [
     ("parse_dates", dates.parse_dates, DATES), ("parse_months", dates.parse_months, DATES),
     ("parse_timestamps", dates.parse_timestamps, DATES), ("normalise_sex", sex.normalise_sex, SEXES),
-    ("clean_id", ids.clean_id, IDS), ("classify_ids", ids.classify_ids, IDS), ("mask_id", ids.mask_id, IDS),
+    ("clean_id", ids.clean_id, IDS), ("classify_ids", ids.classify_ids, IDS),
     ("normalise_name", names.normalise_name, NAMES), ("name_pinyin", names.name_pinyin, NAMES),
     ("pinyin_fuzzy", names.pinyin_fuzzy, NAMES), ("split_surname", names.split_surname, NAMES),
     ("name_flags", names.name_flags, NAMES), ("normalise_phone", phones.normalise_phone, PHONES),

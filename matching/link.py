@@ -6,24 +6,32 @@ Everything lands in the work DB ``link`` schema, with the master column names:
 ``link.review_queue``, ``link.person_link(source, source_key, person_id, method, score)``,
 ``link.person`` (golden records with lineage), ``link.person_event(event_id, run_id, event,
 person_id, other_person_id, detail, at)``, and the history tables that make ids stable
-(``link.person_link_history``, ``link.id_counter``).
+(``link.person_link_history``, ``link.id_counter``). Incremental bookkeeping:
+``link.record_state`` (record id and row hash the tables were built from), ``link.link_state``
+(fingerprint of model, term frequencies and rules), and for the publish stage
+``link.delta_person(person_id, change)`` and ``link.delta_meta(run_id, full, pairs_scored,
+persons_touched)``. Pair sets stay in DuckDB (no pandas frame of pairs).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from matching.clustering import HUMAN_STRENGTH, cluster
-from matching.model import MODEL_INPUT_SQL, make_linker
+from matching.clustering import cluster
+from matching.model import (BLOCKING_RULES, MODEL_INPUT_SQL, TF_COLUMNS, make_linker,
+                            release_linker, score_into, term_frequency_sql)
 from matching.stable_ids import assign_person_ids
 from matching.survivorship import golden_sql
 
@@ -87,23 +95,6 @@ class MatchOutcome:
 def model_input(con: duckdb.DuckDBPyConnection, table: str = "std.record") -> pd.DataFrame:
     """The model-input frame (derived columns) of the std records."""
     return con.execute(MODEL_INPUT_SQL.format(table=table) + " ORDER BY record_id").df()
-
-
-def predict_pairs(frame: pd.DataFrame, model: dict[str, Any], threshold: float) -> pd.DataFrame:
-    """Score blocked candidate pairs with the model; keep those with weight >= ``threshold``.
-
-    Columns: record_id_l, record_id_r, match_weight, match_probability, mw_<comparison>...
-    """
-    linker = make_linker(frame, model)
-    df = linker.inference.predict(threshold_match_weight=threshold, warning_mode="never")
-    out = df.as_pandas_dataframe()
-    keep = ["record_id_l", "record_id_r", "match_weight", "match_probability"]
-    keep += [c for c in out.columns if c.startswith("mw_")]
-    out = out[keep].copy()
-    lo = np.minimum(out.record_id_l.to_numpy(), out.record_id_r.to_numpy())
-    hi = np.maximum(out.record_id_l.to_numpy(), out.record_id_r.to_numpy())
-    out["record_id_l"], out["record_id_r"] = lo, hi
-    return out
 
 
 TWO_ID_CANDIDATES_SQL = """
@@ -176,90 +167,263 @@ CREATE TABLE IF NOT EXISTS link.person_event_history (
 """
 
 
+_STATE_DDL = """
+CREATE TABLE IF NOT EXISTS link.link_state (
+    run_id VARCHAR, fingerprint VARCHAR, model_version VARCHAR, records BIGINT,
+    "at" TIMESTAMPTZ);
+"""
+"""What the current ``link`` tables were built with (one row, written last: a run that
+stopped half-way leaves no row, and the next run is then a full linkage)."""
+
+LINK_LOGIC = "2"
+"""Bump when the pair logic changes in a way the fingerprint's SQL texts do not show."""
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                            "table_schema = ? AND table_name = ?", [schema, table])
+                .fetchall()[0][0])
+
+
+VOLATILE_COLUMNS = ("run_id",)
+"""``std.record`` columns left out of the record hash: they say when a record was
+standardised, not what it says (nothing in linkage or survivorship reads them)."""
+
+
+def _std_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                      "WHERE table_schema = 'std' AND table_name = 'record'")
+            .fetchall()}
+
+
+def std_delta_full(con: duckdb.DuckDBPyConnection) -> bool:
+    """True unless ``std.delta_meta`` exists and says the standardise stage was incremental."""
+    if not _exists(con, "std", "delta_meta"):
+        return True
+    row = con.execute('SELECT "full" FROM std.delta_meta ORDER BY run_id DESC LIMIT 1').fetchall()
+    return not row or bool(row[0][0])
+
+
+def _tf_digest(con: duckdb.DuckDBPyConnection, table: Any) -> str:
+    if isinstance(table, (str, Path)):
+        q = f"SELECT count(*), bit_xor(hash(t)) FROM read_parquet('{table}') t"
+        return str(con.execute(q).fetchall()[0])
+    con.register("tf_digest_in", table)
+    try:
+        return str(con.execute("SELECT count(*), bit_xor(hash(t)) FROM tf_digest_in t")
+                   .fetchall()[0])
+    finally:
+        con.unregister("tf_digest_in")
+
+
+def link_fingerprint(con: duckdb.DuckDBPyConnection, model: dict[str, Any],
+                     model_version: Any, thresholds: Thresholds, tf: dict[str, Any]) -> str:
+    """Digest of everything a stored pair's weight and band depend on besides its two
+    records: model (and version), frozen term frequencies, thresholds, pair rules."""
+    h = hashlib.sha256()
+    for part in (json.dumps(model, sort_keys=True, ensure_ascii=False), str(model_version),
+                 repr((thresholds.match, thresholds.review)), deterministic_sql(),
+                 TWO_ID_CANDIDATES_SQL, repr(BLOCKING_RULES), LINK_LOGIC,
+                 *(f"{c}:{_tf_digest(con, t)}" for c, t in sorted(tf.items()))):
+        h.update(part.encode("utf-8"))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def _incremental_possible(con: duckdb.DuckDBPyConnection, fingerprint: str) -> bool:
+    needed = ("link_state", "record_state", "pair", "person_link", "person")
+    if not all(_exists(con, "link", t) for t in needed):
+        return False
+    row = con.execute("SELECT fingerprint FROM link.link_state").fetchall()
+    return len(row) == 1 and row[0][0] == fingerprint
+
+
+def _pair_sql(thresholds: Thresholds, scope: str) -> str:
+    """New pairs (model, deterministic, two-ID candidates) with method and band, from the
+    temp tables ``model_pairs`` and ``det_pairs``; ``scope`` restricts the candidates."""
+    two_id = TWO_ID_CANDIDATES_SQL + (f" AND ({scope})" if scope else "")
+    return f"""
+WITH j AS (
+    SELECT coalesce(m.record_id_l, d.record_id_l) AS record_id_l,
+           coalesce(m.record_id_r, d.record_id_r) AS record_id_r,
+           m.* EXCLUDE (record_id_l, record_id_r), d.verdict
+    FROM model_pairs m FULL JOIN det_pairs d
+      ON m.record_id_l = d.record_id_l AND m.record_id_r = d.record_id_r),
+b AS (
+    SELECT j.* EXCLUDE (verdict),
+           CASE verdict WHEN 'deterministic' THEN 'deterministic'
+                        WHEN 'conflict' THEN 'conflict' ELSE 'model' END AS method,
+           CASE WHEN verdict = 'deterministic' THEN 'match'
+                WHEN verdict = 'conflict' THEN 'conflict'
+                WHEN match_weight >= {thresholds.match} THEN 'match'
+                WHEN match_weight >= {thresholds.review} THEN 'review'
+                ELSE 'non_match' END AS band
+    FROM j),
+t AS (SELECT c.record_id_l, c.record_id_r FROM ({two_id}) c
+      ANTI JOIN b ON b.record_id_l = c.record_id_l AND b.record_id_r = c.record_id_r)
+SELECT * FROM b
+UNION ALL BY NAME
+SELECT record_id_l, record_id_r, 'identity_candidate' AS method, 'review' AS band FROM t
+"""
+
+
+_WITH_SOURCES = """
+SELECT p.*, a.source AS source_l, a.source_key AS source_key_l,
+       b.source AS source_r, b.source_key AS source_key_r,
+       (a.id_key IS NOT NULL AND b.id_key IS NOT NULL AND a.id_key <> b.id_key
+        AND damerau_levenshtein(a.id_key, b.id_key) > 1) AS two_ids
+FROM new_pairs p JOIN std.record a ON a.record_id = p.record_id_l
+JOIN std.record b ON b.record_id = p.record_id_r
+"""
+
+
+def _score_pairs(con: duckdb.DuckDBPyConnection, model: dict[str, Any], tf: dict[str, Any],
+                 thresholds: Thresholds, incremental: bool, out: MatchOutcome) -> None:
+    """Write ``link.pair``: all pairs (full) or the pairs touching ``dirty_ids`` replacing
+    those touching changed or removed records (incremental). Pairs stay in DuckDB."""
+    scope = ("l.record_id IN (SELECT record_id FROM dirty_ids) OR "
+             "r.record_id IN (SELECT record_id FROM dirty_ids)") if incremental else ""
+    con.execute("CREATE OR REPLACE TEMP TABLE det_pairs AS SELECT * FROM ("
+                + deterministic_sql() + (f" WHERE {scope}" if scope else "")
+                + ") WHERE verdict IS NOT NULL")
+    dirty = (con.execute("SELECT record_id FROM dirty_ids ORDER BY 1").fetchnumpy()["record_id"]
+             if incremental else None)
+    t1 = time.perf_counter()
+    if dirty is not None and len(dirty) == 0:
+        con.execute("CREATE OR REPLACE TEMP TABLE model_pairs AS SELECT record_id_l, "
+                    "record_id_r, match_weight, match_probability, COLUMNS('^mw_') "
+                    "FROM link.pair LIMIT 0")
+    else:
+        frame = con.sql(MODEL_INPUT_SQL.format(table="std.record")).to_arrow_table()
+        score_into(con, "model_pairs", frame, model, tf, thresholds.review, dirty)
+        del frame
+    out.counts["model_seconds"] = round(time.perf_counter() - t1, 1)
+    con.execute("CREATE OR REPLACE TEMP TABLE new_pairs AS " + _pair_sql(thresholds, scope))
+    out.counts["pairs_scored"] = int(con.execute("SELECT count(*) FROM new_pairs")
+                                     .fetchall()[0][0])
+    if incremental:
+        con.execute("""DELETE FROM link.pair WHERE
+                       record_id_l IN (SELECT record_id FROM gone_ids UNION ALL
+                                       SELECT record_id FROM dirty_ids)
+                       OR record_id_r IN (SELECT record_id FROM gone_ids UNION ALL
+                                          SELECT record_id FROM dirty_ids)""")
+        con.execute("INSERT INTO link.pair BY NAME " + _WITH_SOURCES)
+    else:
+        con.execute("CREATE OR REPLACE TABLE link.pair AS " + _WITH_SOURCES
+                    + " ORDER BY p.record_id_l, p.record_id_r")
+    for name in ("det_pairs", "model_pairs", "new_pairs"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _cluster_records(con: duckdb.DuckDBPyConnection, out: MatchOutcome) -> np.ndarray:
+    """Cluster ``std.record`` from ``link.pair`` and the registered ``dec_ids``; write the
+    temp table ``cluster_of(record_id, cluster)`` (cluster = smallest record id of the
+    group). Record ids may have gaps: they are mapped to dense indices for :func:`cluster`.
+    Returns the unsatisfied cannot-links as record-id pairs (k, 2)."""
+    ids = con.execute("SELECT record_id FROM std.record ORDER BY record_id"
+                      ).fetchnumpy()["record_id"].astype(np.int64)
+    edges = con.execute(f"""
+            SELECT record_id_l, record_id_r,
+                   CASE WHEN method = 'deterministic' THEN {DETERMINISTIC_STRENGTH}
+                        ELSE coalesce(match_weight, 0.0) END AS strength
+            FROM link.pair WHERE band = 'match'
+            UNION ALL
+            SELECT record_id_l, record_id_r, 'inf'::DOUBLE FROM dec_ids WHERE verdict = 'same'
+            ORDER BY strength = 'inf'::DOUBLE, record_id_l, record_id_r""").fetchnumpy()
+    left, right, strength = edges["record_id_l"], edges["record_id_r"], edges["strength"]
+    cannot = con.execute("""
+        SELECT record_id_l, record_id_r FROM dec_ids WHERE verdict = 'different'
+        UNION ALL
+        (SELECT p.record_id_l, p.record_id_r FROM link.pair p
+         ANTI JOIN (SELECT * FROM dec_ids WHERE verdict = 'same') s
+           ON s.record_id_l = p.record_id_l AND s.record_id_r = p.record_id_r
+         WHERE p.band = 'conflict')""").fetchnumpy()
+
+    def dense(a: Any) -> np.ndarray:
+        return np.searchsorted(ids, np.asarray(a, dtype=np.int64))
+
+    res = cluster(len(ids), dense(left), dense(right), np.asarray(strength, dtype=np.float64),
+                  dense(cannot["record_id_l"]), dense(cannot["record_id_r"]))
+    out.counts["reclustered_components"] = res.reclustered_components
+    out.counts["unsatisfied_cannot_links"] = int(len(res.unsatisfied))
+    con.register("labels_in", pa.table({"record_id": ids, "cluster": ids[res.labels]}))
+    con.execute("CREATE OR REPLACE TEMP TABLE cluster_of AS SELECT * FROM labels_in")
+    con.unregister("labels_in")
+    return ids[res.unsatisfied] if len(res.unsatisfied) else np.zeros((0, 2), dtype=np.int64)
+
+
 def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, Any],
                 decisions: pd.DataFrame | None = None, thresholds: Thresholds = Thresholds(),
-                at: datetime | None = None) -> MatchOutcome:
-    """Link ``std.record`` (in ``con``'s work DB) and write the ``link`` tables for ``run_id``."""
+                at: datetime | None = None, *, tf: dict[str, Any] | None = None,
+                model_version: Any = None, full: bool = False) -> MatchOutcome:
+    """Link ``std.record`` (in ``con``'s work DB) and write the ``link`` tables for ``run_id``.
+
+    ``tf``: the frozen term-frequency tables of the model (:func:`matching.model.
+    ensure_frozen_tf`); without them they are derived from today's records, which is fine
+    for one-off runs but makes weights depend on the data. The linkage is incremental when
+    nothing asks for a full one (``full``, ``std.delta_meta.full``), the previous link tables
+    were finished with the same fingerprint (:func:`link_fingerprint`): then only pairs
+    touching new or changed records are scored and only touched persons' golden records
+    recomputed. Either way the tables equal those of a full linkage.
+    """
     at = at or datetime.now(timezone.utc)
     out = MatchOutcome()
     t0 = time.perf_counter()
     con.execute(_HISTORY_DDL)
+    con.execute(_STATE_DDL)
     n = int(con.execute("SELECT count(*) FROM std.record").fetchall()[0][0])
     out.counts["records"] = n
+    if tf is None:
+        tf = {c: con.sql(term_frequency_sql(c)).to_arrow_table() for c in TF_COLUMNS}
+    fingerprint = link_fingerprint(con, model, model_version, thresholds, tf)
+    incremental = (not full and not std_delta_full(con)
+                   and _incremental_possible(con, fingerprint))
+    out.counts["full"] = not incremental
 
-    # 1. deterministic pass
-    det = con.execute(deterministic_sql() + " ORDER BY 1, 2").df()
-    det = det[det.verdict.notna()]
-    n_det = int((det.verdict == "deterministic").sum())
-    out.counts["deterministic_pairs"] = n_det
-    out.counts["id_conflicts"] = int((det.verdict == "conflict").sum())
+    # 0. what changed since the link tables were built (row hash per record id)
+    volatile = [c for c in VOLATILE_COLUMNS if c in _std_columns(con)]
+    exclude = f" EXCLUDE ({', '.join(volatile)})" if volatile else ""
+    con.execute("CREATE OR REPLACE TEMP TABLE rec_now AS SELECT record_id, hash(r) AS h "
+                f"FROM (SELECT *{exclude} FROM std.record) r")
+    if incremental:
+        con.execute("CREATE OR REPLACE TEMP TABLE dirty_ids AS SELECT record_id FROM rec_now "
+                    "ANTI JOIN link.record_state USING (record_id, h)")
+        con.execute("CREATE OR REPLACE TEMP TABLE gone_ids AS SELECT record_id FROM "
+                    "link.record_state ANTI JOIN rec_now USING (record_id, h)")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE dirty_ids AS SELECT record_id FROM rec_now")
+    out.counts["records_dirty"] = int(con.execute("SELECT count(*) FROM dirty_ids")
+                                      .fetchall()[0][0])
+    con.execute("DELETE FROM link.link_state")  # until this run finishes
+    if _exists(con, "link", "person_link"):
+        con.execute("CREATE OR REPLACE TEMP TABLE prev_links AS "
+                    "SELECT source, source_key, person_id FROM link.person_link")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE prev_links "
+                    "(source VARCHAR, source_key VARCHAR, person_id VARCHAR)")
 
-    # 2. model
-    frame = model_input(con)
-    t1 = time.perf_counter()
-    pairs = predict_pairs(frame, model, thresholds.review)
-    out.counts["model_seconds"] = round(time.perf_counter() - t1, 1)
-    pairs = pairs.merge(det, on=["record_id_l", "record_id_r"], how="outer")
-    pairs["method"] = np.where(pairs.verdict == "deterministic", "deterministic",
-                               np.where(pairs.verdict == "conflict", "conflict", "model"))
-    pairs["band"] = np.select(
-        [pairs.method == "deterministic", pairs.method == "conflict",
-         pairs.match_weight >= thresholds.match, pairs.match_weight >= thresholds.review],
-        ["match", "conflict", "match", "review"], default="non_match")
-    pairs = pairs.drop(columns=["verdict"])
-    pairs = add_two_id_candidates(con, pairs)
-    con.register("pairs_in", pairs)
-    con.execute("""
-        CREATE OR REPLACE TABLE link.pair AS
-        SELECT p.*, a.source AS source_l, a.source_key AS source_key_l,
-               b.source AS source_r, b.source_key AS source_key_r,
-               (a.id_key IS NOT NULL AND b.id_key IS NOT NULL AND a.id_key <> b.id_key
-                AND damerau_levenshtein(a.id_key, b.id_key) > 1) AS two_ids
-        FROM pairs_in p JOIN std.record a ON a.record_id = p.record_id_l
-        JOIN std.record b ON b.record_id = p.record_id_r
-        ORDER BY p.record_id_l, p.record_id_r""")
-    con.unregister("pairs_in")
+    # 1-2. deterministic pass, model, two-ID candidates -> link.pair
+    _score_pairs(con, model, tf, thresholds, incremental, out)
     for band, cnt in con.execute("SELECT band, count(*) FROM link.pair GROUP BY band").fetchall():
         out.counts[f"pairs_{band}"] = int(cnt)
+    det_counts = dict(con.execute("SELECT method, count(*) FROM link.pair WHERE method IN "
+                                  "('deterministic', 'conflict') GROUP BY method").fetchall())
+    out.counts["deterministic_pairs"] = int(det_counts.get("deterministic", 0))
+    out.counts["id_conflicts"] = int(det_counts.get("conflict", 0))
 
     # 3. human decisions
     dec = _decisions_as_ids(con, decisions if decisions is not None else pd.DataFrame())
     out.counts["decisions_applied"] = int(len(dec))
+    con.register("dec_ids", dec)
 
-    # 4. clustering
-    match = con.execute("""SELECT record_id_l, record_id_r, method, match_weight
-                           FROM link.pair WHERE band = 'match'""").df()
-    strength = np.where(match.method == "deterministic", DETERMINISTIC_STRENGTH,
-                        match.match_weight.fillna(0.0).to_numpy())
-    same = dec[dec.verdict == "same"]
-    diff = dec[dec.verdict == "different"]
-    conflicts = con.execute("SELECT record_id_l, record_id_r FROM link.pair "
-                            "WHERE band = 'conflict'").df()
-    # a human "same" on a conflict pair overrides the conflict
-    if len(same):
-        conflicts = conflicts.merge(same[["record_id_l", "record_id_r"]], how="left",
-                                    indicator=True)
-        conflicts = conflicts[conflicts._merge == "left_only"].drop(columns="_merge")
-    left = np.concatenate([match.record_id_l.to_numpy(), same.record_id_l.to_numpy()])
-    right = np.concatenate([match.record_id_r.to_numpy(), same.record_id_r.to_numpy()])
-    strengths = np.concatenate([strength, np.full(len(same), HUMAN_STRENGTH)])
-    cl = np.concatenate([diff.record_id_l.to_numpy(), conflicts.record_id_l.to_numpy()])
-    cr = np.concatenate([diff.record_id_r.to_numpy(), conflicts.record_id_r.to_numpy()])
-    res = cluster(n, left.astype(np.int64), right.astype(np.int64), strengths,
-                  cl.astype(np.int64), cr.astype(np.int64))
-    out.counts["reclustered_components"] = res.reclustered_components
-    out.counts["unsatisfied_cannot_links"] = int(len(res.unsatisfied))
-    labels = pd.DataFrame({"record_id": np.arange(n, dtype=np.int64), "cluster": res.labels})
-    con.register("labels_in", labels)
-    con.execute("CREATE OR REPLACE TEMP TABLE cluster_of AS SELECT * FROM labels_in")
-    con.unregister("labels_in")
+    # 4. clustering (global: cheap; edges read as arrays)
+    unsat_ids = _cluster_records(con, out)
 
     # 5. review queue
-    edges_h = same.assign(method="human")[["record_id_l", "record_id_r", "method"]]
-    con.register("human_in", edges_h)
-    con.register("dec_ids", dec)
-    unsat = pd.DataFrame(res.unsatisfied, columns=["record_id_l", "record_id_r"])
-    con.register("unsat_in", unsat)
+    con.register("human_in", dec[dec.verdict == "same"].assign(method="human")[
+        ["record_id_l", "record_id_r", "method"]])
+    con.register("unsat_in", pd.DataFrame(unsat_ids.reshape(-1, 2),
+                                          columns=["record_id_l", "record_id_r"]))
     mw_cols = explanation_columns(con)
     explanation = ("to_json(struct_pack(" + ", ".join(f"{c} := round(p.{c}, 3)" for c in mw_cols)
                    + "))") if mw_cols else "NULL"
@@ -297,11 +461,10 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
 
     # 6. stable ids
     prev_run, counter = _previous_run(con, run_id)
-    current = con.execute("""SELECT r.source, r.source_key, c.cluster FROM std.record r
-                             JOIN cluster_of c USING (record_id)""").df()
-    previous = (con.execute("SELECT source, source_key, person_id FROM link.person_link_history "
-                            "WHERE run_id = ?", [prev_run]).df() if prev_run else
-                pd.DataFrame(columns=["source", "source_key", "person_id"]))
+    current = con.sql("""SELECT r.source, r.source_key, c.cluster FROM std.record r
+                         JOIN cluster_of c USING (record_id)""").to_arrow_table()
+    previous = con.sql("SELECT source, source_key, person_id FROM link.person_link_history "
+                       f"WHERE run_id = '{prev_run or ''}'").to_arrow_table()
     ids = assign_person_ids(current, previous, counter)
     con.register("ids_in", ids.clusters)
     # method / score per record: strongest within-cluster edge touching it
@@ -347,14 +510,69 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
             "SELECT event, count(*) FROM link.person_event GROUP BY event").fetchall():
         out.counts[f"events_{event}"] = int(cnt)
 
-    # 7. golden records
-    con.execute("CREATE OR REPLACE TABLE link.person AS " +
-                golden_sql("std.record", "link.person_link") + " ORDER BY person_id")
+    # 7. persons touched, golden records (only theirs recomputed when incremental)
+    _write_delta_persons(con, incremental)
+    if incremental:
+        con.execute("""CREATE OR REPLACE TEMP TABLE touched_links AS
+                       SELECT l.* FROM link.person_link l SEMI JOIN link.delta_person d
+                       ON d.person_id = l.person_id AND d.change IN ('new', 'changed')""")
+        con.execute("DELETE FROM link.person WHERE person_id IN "
+                    "(SELECT person_id FROM link.delta_person)")
+        con.execute("INSERT INTO link.person BY NAME "
+                    + golden_sql("std.record", "touched_links"))
+        con.execute("DROP TABLE touched_links")
+    else:
+        con.execute("CREATE OR REPLACE TABLE link.person AS " +
+                    golden_sql("std.record", "link.person_link") + " ORDER BY person_id")
     out.counts["persons"] = int(con.execute("SELECT count(*) FROM link.person").fetchall()[0][0])
+    out.counts["persons_touched"] = int(con.execute("SELECT count(*) FROM link.delta_person")
+                                        .fetchall()[0][0])
+    con.execute("CREATE OR REPLACE TABLE link.delta_meta AS SELECT ? AS run_id, "
+                '?::BOOLEAN AS "full", ?::BIGINT AS pairs_scored, ?::BIGINT AS persons_touched',
+                [run_id, not incremental, out.counts["pairs_scored"],
+                 out.counts["persons_touched"]])
+    con.execute("CREATE OR REPLACE TABLE link.record_state AS SELECT * FROM rec_now")
+    con.execute("INSERT INTO link.link_state VALUES (?, ?, ?, ?, ?)",
+                [run_id, fingerprint, None if model_version is None else str(model_version), n,
+                 at])
     for name in ("human_in", "dec_ids", "unsat_in"):
         con.unregister(name)
+    for name in ("rec_now", "dirty_ids", "gone_ids", "prev_links", "cluster_of"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
     out.counts["link_seconds"] = round(time.perf_counter() - t0, 1)
     return out
+
+
+def _write_delta_persons(con: duckdb.DuckDBPyConnection, incremental: bool) -> None:
+    """``link.delta_person(person_id, change)``: persons new, changed (members or member
+    records changed) or removed since the previous link tables (``prev_links``). A full
+    linkage reports every person ``new`` plus the removed ones."""
+    touched = """
+        WITH x AS (SELECT c.person_id AS now_id, p.person_id AS prev_id
+                   FROM link.person_link c FULL JOIN prev_links p USING (source, source_key)
+                   WHERE c.person_id IS DISTINCT FROM p.person_id)
+        SELECT now_id AS person_id FROM x WHERE now_id IS NOT NULL
+        UNION SELECT prev_id FROM x WHERE prev_id IS NOT NULL
+        UNION SELECT l.person_id FROM link.person_link l
+              JOIN std.record r USING (source, source_key)
+              WHERE r.record_id IN (SELECT record_id FROM dirty_ids)"""
+    changed = (f"""SELECT t.person_id, 'changed' FROM ({touched}) t
+                   SEMI JOIN now ON now.person_id = t.person_id
+                   SEMI JOIN before ON before.person_id = t.person_id"""
+               if incremental else
+               "SELECT NULL::VARCHAR, NULL::VARCHAR WHERE FALSE")
+    new = ("SELECT person_id, 'new' FROM now ANTI JOIN before USING (person_id)"
+           if incremental else "SELECT person_id, 'new' FROM now")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE link.delta_person AS
+        WITH now AS (SELECT DISTINCT person_id FROM link.person_link),
+        before AS (SELECT DISTINCT person_id FROM prev_links),
+        d(person_id, change) AS ({new}
+              UNION ALL SELECT person_id, 'removed' FROM before ANTI JOIN now USING (person_id)
+              UNION ALL {changed})
+        SELECT person_id::VARCHAR AS person_id, change::VARCHAR AS change
+        FROM d ORDER BY person_id""")
+
 
 
 def explanation_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -393,7 +611,10 @@ def explain_pair(con: duckdb.DuckDBPyConnection, left: tuple[str, str], right: t
              .iloc[0].items()}
     r_rec = {k: (None if pd.isna(v) else v) for k, v in frame[frame.record_id == ids[1]]
              .iloc[0].items()}
-    scored = linker.inference.score_pair(l_rec, r_rec).as_pandas_dataframe().iloc[0]
+    try:
+        scored = linker.inference.score_pair(l_rec, r_rec).as_pandas_dataframe().iloc[0]
+    finally:
+        release_linker(linker)
     res = {"match_weight": float(scored["match_weight"]),
            "match_probability": float(scored["match_probability"]),
            "band": None, "method": "scored_on_request"}

@@ -180,25 +180,80 @@ LINK_MEMORY_LIMIT = "4GB"
 """DuckDB memory limit of the linkage engine's private database (it spills to disk past it);
 override with ``UNIGRID_MATCH_MEMORY_LIMIT``."""
 
+TF_COLUMNS: tuple[str, ...] = ("name",)
+"""Columns with a term-frequency adjusted level (``tf=`` in :data:`COMPARISONS`)."""
 
-def make_linker(frame: pd.DataFrame, model: dict[str, Any] | Path | None = None,
-                memory_limit: str | None = None, temp_dir: Path | None = None) -> Any:
-    """A Splink ``Linker`` over a model-input frame, on a private in-memory DuckDB that spills
-    to ``temp_dir`` (default: the system temp folder) past ``memory_limit``."""
+TF_SQL = """
+SELECT {col}, count(*) / sum(count(*)) OVER () AS tf_{col}
+FROM ({input}) WHERE {col} IS NOT NULL GROUP BY {col} ORDER BY {col}
+"""
+"""Term-frequency table of one column (Splink's own definition: share of non-null values)."""
+
+
+def term_frequency_sql(col: str, table: str = "std.record") -> str:
+    """SQL of the term-frequency table of ``col`` over the model input of ``table``."""
+    return TF_SQL.format(col=col, input=MODEL_INPUT_SQL.format(table=table))
+
+
+def tf_path(model_dir: Path, version: int, col: str = "name") -> Path:
+    """Where the frozen term-frequency table of ``col`` for model ``version`` is kept."""
+    return Path(model_dir) / f"model-v{version}.tf_{col}.parquet"
+
+
+def ensure_frozen_tf(con: Any, model_dir: Path, version: int,
+                     table: str = "std.record") -> dict[str, Path]:
+    """The frozen term-frequency tables of model ``version`` (written from ``table`` the
+    first time: at training, or on the first run of a model trained before they existed).
+
+    Freezing makes a pair's weight a function of the pair and the model version only, so an
+    incremental linkage scores exactly as a full one. A value absent from the frozen table
+    gets no term-frequency adjustment (Splink's rule: the level's average weight).
+    """
+    out = {}
+    for col in TF_COLUMNS:
+        path = tf_path(model_dir, version, col)
+        if not path.exists():
+            tmp = path.with_suffix(".parquet.tmp")
+            con.execute(f"COPY ({term_frequency_sql(col, table)}) TO '{tmp}' (FORMAT parquet)")
+            tmp.replace(path)
+        out[col] = path
+    return out
+
+
+def _spill_folder(temp_dir: Path | None) -> Path:
     import os
     import tempfile
+    import uuid
+
+    root = Path(temp_dir or tempfile.gettempdir()) / "unigrid-link-spill"
+    return root / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _close_engine(con: Any, spill: Path) -> None:
+    """Close a linker's private DuckDB and remove its spill folder."""
+    import shutil
+
+    try:
+        con.close()
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _engine(memory_limit: str | None, temp_dir: Path | None) -> tuple[Any, Path]:
+    import os
 
     import duckdb
-    from splink import DuckDBAPI, Linker
 
     limit = memory_limit or os.environ.get("UNIGRID_MATCH_MEMORY_LIMIT") or LINK_MEMORY_LIMIT
-    spill = Path(temp_dir or tempfile.gettempdir()) / "unigrid-link-spill" / str(os.getpid())
+    spill = _spill_folder(temp_dir)
     spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"memory_limit": limit, "temp_directory": str(spill),
                                  "preserve_insertion_order": False})
     con.execute("SET threads TO 2")
-    api = DuckDBAPI(con)
-    sdf = api.register(frame[MODEL_COLUMNS], table_name="std_model_input")
+    return con, spill
+
+
+def _prepared_settings(model: dict[str, Any] | Path | None) -> Any:
     settings = model if model is not None else splink_settings()
     if isinstance(settings, dict):
         settings = json.loads(json.dumps(settings))  # Splink mutates its input
@@ -206,7 +261,54 @@ def make_linker(frame: pd.DataFrame, model: dict[str, Any] | Path | None = None,
             {"blocking_rule": r, "sql_dialect": "duckdb"} for r in BLOCKING_RULES]
         settings["retain_intermediate_calculation_columns"] = True
         settings["retain_matching_columns"] = False
-    return Linker(sdf, settings, log_level=logging.WARNING)
+    return settings
+
+
+def _select_model_columns(frame: Any) -> Any:
+    """The model columns of a pandas frame or an Arrow table."""
+    return frame.select(MODEL_COLUMNS) if hasattr(frame, "select") and not isinstance(
+        frame, pd.DataFrame) else frame[MODEL_COLUMNS]
+
+
+def make_linker(frame: Any, model: dict[str, Any] | Path | None = None,
+                memory_limit: str | None = None, temp_dir: Path | None = None,
+                tf: dict[str, Any] | None = None) -> Any:
+    """A Splink ``Linker`` over a model-input frame (pandas or Arrow), on a private in-memory
+    DuckDB that spills to ``temp_dir`` (default: the system temp folder) past
+    ``memory_limit``. ``tf``: frozen term-frequency tables by column (Parquet paths or
+    frames) to register instead of deriving them from ``frame``.
+
+    The private database is closed and its spill folder removed by :func:`release_linker`
+    (or when the linker is garbage-collected)."""
+    import weakref
+
+    from splink import DuckDBAPI, Linker
+
+    con, spill = _engine(memory_limit, temp_dir)
+    api = DuckDBAPI(con)
+    sdf = api.register(_select_model_columns(frame), table_name="std_model_input")
+    linker = Linker(sdf, _prepared_settings(model), log_level=logging.WARNING)
+    _register_tf(linker, api, con, tf)
+    linker._unigrid_release = weakref.finalize(linker, _close_engine, con, spill)
+    return linker
+
+
+def _register_tf(linker: Any, api: Any, con: Any, tf: dict[str, Any] | None) -> None:
+    for col, table in (tf or {}).items():
+        name = f"unigrid_tf_{col}"
+        if isinstance(table, (str, Path)):
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{table}')")
+            sdf = api.register(name, table_name=f"{name}_in")
+        else:
+            sdf = api.register(table, table_name=f"{name}_in")
+        linker.table_management.register_term_frequency_lookup(sdf, col)
+
+
+def release_linker(linker: Any) -> None:
+    """Close the linker's private DuckDB and remove its spill folder (idempotent)."""
+    release = getattr(linker, "_unigrid_release", None)
+    if release is not None:
+        release()
 
 
 def train(frame: pd.DataFrame, seed: int = 42, max_pairs: float = 5e6,
@@ -226,7 +328,10 @@ def train(frame: pd.DataFrame, seed: int = 42, max_pairs: float = 5e6,
     for rule in TRAINING_BLOCKS:
         linker.training.estimate_parameters_using_expectation_maximisation(
             rule, estimate_without_term_frequencies=True, record_sample_proportion=proportion)
-    return linker.misc.save_model_to_json()
+    try:
+        return linker.misc.save_model_to_json()
+    finally:
+        release_linker(linker)
 
 
 _VERSION = re.compile(r"model-v(\d+)-(\d{8})\.json$")
@@ -257,3 +362,63 @@ def current_model(model_dir: Path) -> tuple[int, dict[str, Any]] | None:
     meta = json.loads(pointer.read_text(encoding="utf-8"))
     model = json.loads((Path(model_dir) / meta["file"]).read_text(encoding="utf-8"))
     return int(meta["version"]), model
+
+
+PAIR_KEY_COLUMNS = ["record_id_l", "record_id_r", "match_weight", "match_probability"]
+"""Columns of a scored pair kept besides the per-comparison ``mw_`` weights."""
+
+
+def score_into(target: Any, table: str, frame: Any, model: dict[str, Any],
+               tf: dict[str, Any], threshold: float, dirty_ids: Any = None,
+               memory_limit: str | None = None) -> int:
+    """Score candidate pairs with Splink and write them to ``table`` on connection ``target``
+    (streamed as Arrow batches: no pandas frame of pairs). Returns the number of pairs.
+
+    ``frame``: the model input of every current record (Arrow or pandas). ``dirty_ids``: None
+    scores every blocked pair (``predict_within``); an array of record ids scores only the
+    pairs with at least one side in it (``predict_within`` over those records plus
+    ``predict_between`` them and the rest, each way round with ``l.record_id <
+    r.record_id`` added to the blocking rules, so every pair comes out oriented as in a full
+    run). Term frequencies come from ``tf`` (frozen), never from ``frame``. Columns:
+    :data:`PAIR_KEY_COLUMNS` then ``mw_<comparison>``; weights ``>= threshold`` only.
+    """
+    import pyarrow as pa
+
+    linker = make_linker(frame, model, memory_limit=memory_limit, tf=tf)
+    try:
+        api = linker._db_api
+        eng = api._con
+        inference = linker.inference
+        kw = {"threshold_match_weight": threshold, "warning_mode": "never"}
+        if dirty_ids is None:
+            everyone = api.register("std_model_input", table_name="everyone")
+            outs = [inference.predict_within(everyone, **kw)]
+        else:
+            eng.register("unigrid_dirty_ids", pa.table({"record_id": pa.array(dirty_ids,
+                                                                              pa.int64())}))
+            eng.execute("CREATE TABLE unigrid_dirty AS SELECT * FROM std_model_input "
+                        "SEMI JOIN unigrid_dirty_ids USING (record_id)")
+            eng.execute("CREATE TABLE unigrid_clean AS SELECT * FROM std_model_input "
+                        "ANTI JOIN unigrid_dirty_ids USING (record_id)")
+            dirty = api.register("unigrid_dirty", table_name="dirty")
+            clean = api.register("unigrid_clean", table_name="clean")
+            rules = [f"({r}) AND l.record_id < r.record_id" for r in BLOCKING_RULES]
+            outs = [inference.predict_within(dirty, **kw),
+                    inference.predict_between(dirty, clean,
+                                              blocking_rules_to_generate_predictions=rules, **kw),
+                    inference.predict_between(clean, dirty,
+                                              blocking_rules_to_generate_predictions=rules, **kw)]
+        cols = [r[0] for r in eng.execute(f"DESCRIBE {outs[0].physical_name}").fetchall()
+                if r[0].startswith("mw_")]
+        select = ", ".join(f'"{c}"' for c in PAIR_KEY_COLUMNS + cols)
+        sql = " UNION ALL ".join(f"SELECT {select} FROM {o.physical_name}" for o in outs)
+        reader = eng.sql(sql).to_arrow_reader()
+        target.register("unigrid_scored_in", reader)
+        try:
+            target.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS "
+                           "SELECT * FROM unigrid_scored_in")
+        finally:
+            target.unregister("unigrid_scored_in")
+        return int(target.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+    finally:
+        release_linker(linker)

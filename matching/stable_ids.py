@@ -21,6 +21,7 @@ any personal data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -51,19 +52,25 @@ class IdAssignment:
     """Highest counter value issued so far (store it for the next run)."""
 
 
-def assign_person_ids(current: pd.DataFrame, previous: pd.DataFrame, last_counter: int = 0,
+def _columns(frame: Any, cols: list[str]) -> Any:
+    """The named columns of a pandas frame or an Arrow table (Arrow is not copied)."""
+    return frame[cols] if isinstance(frame, pd.DataFrame) else frame.select(cols)
+
+
+def assign_person_ids(current: Any, previous: Any, last_counter: int = 0,
                       max_rounds: int = 10) -> IdAssignment:
     """Give every cluster of ``current`` a person id, inheriting ids from ``previous``.
 
-    ``current``: columns source, source_key, cluster (integer label).
+    ``current``: columns source, source_key, cluster (integer label); a pandas frame or an
+    Arrow table (so is ``previous``).
     ``previous``: columns source, source_key, person_id (may be empty).
     ``last_counter``: highest counter value ever issued (new ids start after it and after
     every id in ``previous``).
     """
     con = duckdb.connect()
     try:
-        con.register("cur", current[["source", "source_key", "cluster"]])
-        con.register("prev", previous[["source", "source_key", "person_id"]]
+        con.register("cur", _columns(current, ["source", "source_key", "cluster"]))
+        con.register("prev", _columns(previous, ["source", "source_key", "person_id"])
                      if len(previous) else
                      pd.DataFrame({"source": pd.Series(dtype=str),
                                    "source_key": pd.Series(dtype=str),

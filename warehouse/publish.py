@@ -7,15 +7,21 @@ checks it, and only then swaps it in with ``os.replace`` (atomic on POSIX):
    remove building files a killed run left behind;
 2. build every master table in SQL (:mod:`warehouse.master_build`), the work database, the
    previous master and the decisions database attached read-only; carry the audit history
-   (run, finding, access_log) forward;
-3. audit: every staged record linked exactly once, no link to a missing person, unique ids,
-   row counts against the previous master within :class:`PublishBounds`;
-4. on success: key the tables, append the ``audit.run`` row, ``CHECKPOINT``, close, fsync,
-   ``os.replace`` onto the live name. Readers holding the old file keep their snapshot; new
-   connections see the new run. On failure: delete the building file, keep the live master
-   byte-identical, record the failure beside it (``.failed-<run>-<time>.json``, folded into
-   ``audit.run`` by the next publish) and raise :class:`PublishCheckFailed` naming every
-   failed check.
+   (run, finding, access_log) forward. Two modes build the same content:
+
+   - ``full``: the tables are built in the empty building file, unkeyed;
+   - ``incremental`` (a previous master of today's schema exists and no full rebuild was
+     asked): the building file starts as a byte copy of the live master and the new content is
+     built in an in-memory catalog (:mod:`warehouse.master_diff`);
+3. audit the new content: every staged record linked exactly once, no link to a missing person,
+   unique ids, row counts against the previous master within :class:`PublishBounds`;
+4. on success: ``full`` keys the tables; ``incremental`` deletes the changed / vanished rows of
+   the copy and inserts the new / changed ones by primary key (keys and indexes maintained, not
+   rebuilt); then the ``audit.run`` row, ``CHECKPOINT``, close, fsync, ``os.replace`` onto the
+   live name. Readers holding the old file keep their snapshot; new connections see the new
+   run. On failure: delete the building file, keep the live master byte-identical, record the
+   failure beside it (``.failed-<run>-<time>.json``, folded into ``audit.run`` by the next
+   publish) and raise :class:`PublishCheckFailed` naming every failed check.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import duckdb
 from warehouse.connection import connect_attached
 from warehouse.master_build import (DECISIONS, PREV, WORK, add_primary_keys, build_master,
                                     columns_of, table_counts)
+from warehouse.master_diff import FRESH, apply_all, declared_signature, schema_signature
 from warehouse.schema import MASTER_TABLES, quote, table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -91,6 +98,15 @@ class PublishResult:
     previous_run_id: str | None = None
     forced: bool = False
     removed_leftovers: list[str] = field(default_factory=list)
+    mode: str = "full"
+    """``full`` (built from scratch) or ``incremental`` (copy of the live master, diff applied)."""
+    mode_reason: str = ""
+    """Why this mode (e.g. ``no previous master``, ``schema changed``)."""
+    changes: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per table: rows ``inserted`` into and ``deleted`` from the previous master's content
+    (a full publish writes every row: inserted = its rows, deleted = the previous rows)."""
+    steps: dict[str, float] = field(default_factory=dict)
+    """Seconds per step (copy, build, checks, apply / keys, checkpoint, swap)."""
 
 
 class PublishCheckFailed(RuntimeError):
@@ -105,7 +121,8 @@ class PublishCheckFailed(RuntimeError):
 
 
 Hook = Callable[[str], None]
-"""Called with a step name (``built``, ``checked``, ``before_swap``); tests use it to stop a run."""
+"""Called with a step name (``built``, ``checked``, ``applied`` (diff applied to the copy, or keys
+added), ``before_swap``); tests use it to stop a run."""
 
 MASK_KEY_SQL = (
     "regexp_replace(regexp_replace(k, "
@@ -299,17 +316,56 @@ def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
     retry_on_lock(lambda: con.execute(sql))
 
 
+def choose_mode(live: Path, full_rebuild: bool) -> tuple[str, str]:
+    """``(mode, reason)``: ``incremental`` when the live master can be brought up to date.
+
+    Full when asked, when there is no live master, when a writer of it died (its WAL is still
+    there), or when its catalog is not exactly the one a full publish creates today (a schema
+    change, or a master written by another schema version).
+    """
+    if full_rebuild:
+        return "full", "full rebuild asked"
+    if not live.exists():
+        return "full", "no previous master"
+    if Path(str(live) + ".wal").exists():
+        return "full", "previous master has a stale WAL"
+    try:
+        con = connect_attached(live, PREV, read_only=True)
+    except duckdb.Error as exc:
+        return "full", f"previous master unreadable ({type(exc).__name__})"
+    try:
+        same = schema_signature(con, PREV) == declared_signature()
+    finally:
+        con.close()
+    if not same:
+        return "full", "schema of the previous master differs from the declarations"
+    return "incremental", "previous master has today's schema"
+
+
 def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_BOUNDS,
-            force: bool = False, hook: Hook | None = None) -> PublishResult:
+            force: bool = False, hook: Hook | None = None,
+            full_rebuild: bool = False) -> PublishResult:
     """Build, audit and atomically publish the master of ``run_id`` from the work database.
 
-    Raises :class:`PublishCheckFailed` (every failed check listed) and keeps the previous master
-    when the audit fails; any other error also keeps it and propagates.
+    Incremental when :func:`choose_mode` allows (``full_rebuild`` forces a build from scratch);
+    both modes publish the same content. Raises :class:`PublishCheckFailed` (every failed check
+    listed) and keeps the previous master when the audit fails; any other error also keeps it
+    and propagates.
     """
+    import shutil
+
     live = Path(settings.master_db)
     live.parent.mkdir(parents=True, exist_ok=True)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     step = hook or (lambda _name: None)
+    steps: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        steps[name] = round(steps.get(name, 0.0) + now - clock[0], 3)
+        clock[0] = now
+
     with master_lock(live):
         removed = cleanup_leftovers(live)
         building = building_path(live, run_id)
@@ -317,7 +373,15 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
         checks: list[CheckResult] = []
         previous: str | None = None
         imported: list[Path] = []
+        changes: dict[str, dict[str, int]] = {}
+        mode, reason = choose_mode(live, full_rebuild)
+        log.info("publish of run %s: %s (%s)", run_id, mode, reason)
+        lap("mode")
         try:
+            incremental = mode == "incremental"
+            if incremental:
+                shutil.copyfile(live, building)
+                lap("copy")
             con = connect_attached(building, BUILD)
             try:
                 has_prev = live.exists()
@@ -334,23 +398,41 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
                     _attach(con, live, PREV)
                 if has_dec:
                     _attach(con, Path(settings.decisions_db), DECISIONS)
+                if incremental:  # build the new content beside the copy, then diff
+                    con.execute(f"ATTACH ':memory:' AS {FRESH}")
+                    con.execute(f"USE {FRESH}")
                 counts = build_master(con, run_id, has_prev, has_dec)
+                lap("build")
                 step("built")
                 prev_counts = table_counts(con, PREV) if has_prev else {}
                 previous = _previous_run_id(con) if has_prev else None
                 checks = run_integrity_checks(con)
                 checks.append(bounds_check(counts, prev_counts, bounds, force))
+                lap("checks")
                 step("checked")
                 failed = [c for c in checks if not c.ok]
                 if failed:
                     raise PublishCheckFailed(run_id, failed, live)
-                add_primary_keys(con)
+                if incremental:
+                    con.execute(f"USE {BUILD}")
+                    changes = apply_all(con, BUILD, FRESH, run_id)
+                    con.execute(f"DETACH {FRESH}")
+                    lap("apply")
+                else:
+                    add_primary_keys(con)
+                    changes = {t: {"inserted": n, "deleted": prev_counts.get(t, 0)}
+                               for t, n in counts.items()}
+                    lap("keys")
+                step("applied")
                 for p in _failure_files(live):
                     _insert_run(con, {**json.loads(p.read_text(encoding="utf-8"))})
                     imported.append(p)
                 n = counts.get("master.person", 0)
+                changed = sum(c["inserted"] + c["deleted"] for c in changes.values())
                 _insert_run(con, _run_row(run_id, "published", started, t0, force, counts,
-                                          checks, previous, f"published {n} persons"))
+                                          checks, previous,
+                                          f"published {n} persons ({mode}: {reason}; "
+                                          f"{changed} rows inserted or deleted)"))
                 for alias in (WORK, PREV, DECISIONS):
                     if alias == WORK or (alias == PREV and has_prev) or \
                             (alias == DECISIONS and has_dec):
@@ -358,8 +440,10 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
                 con.execute(f"CHECKPOINT {BUILD}")
             finally:
                 con.close()
+            lap("checkpoint")
             step("before_swap")
             swap_in(building, live)
+            lap("swap")
         except BaseException as exc:
             for p in (building, Path(str(building) + ".wal")):
                 p.unlink(missing_ok=True)
@@ -367,14 +451,17 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
                 msg = (str(exc) if isinstance(exc, PublishCheckFailed)
                        else f"{type(exc).__name__}: {exc}")
                 _write_failure(live, _run_row(run_id, "failed", started, t0, force, counts,
-                                              checks, previous, msg[:2000]))
-                log.error("publish of run %s failed; previous master kept: %s", run_id, msg)
+                                              checks, previous, f"{mode}: {msg}"[:2000]))
+                log.error("publish of run %s (%s) failed; previous master kept: %s", run_id,
+                          mode, msg)
             raise
         for p in imported:
             p.unlink(missing_ok=True)
     seconds = time.perf_counter() - t0
-    log.info("published run %s to %s in %.1f s", run_id, live, seconds)
-    return PublishResult(run_id, live, counts, checks, seconds, previous, force, removed)
+    log.info("published run %s to %s in %.1f s (%s; steps %s)", run_id, live, seconds, mode,
+             steps)
+    return PublishResult(run_id, live, counts, checks, seconds, previous, force, removed,
+                         mode, reason, changes, steps)
 
 
 def amend_master(settings: "Settings", apply: Callable[[duckdb.DuckDBPyConnection], None],
@@ -410,6 +497,9 @@ def amend_master(settings: "Settings", apply: Callable[[duckdb.DuckDBPyConnectio
 def publish_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     """The ``publish`` stage: write-audit-publish, then the optional PostgreSQL target.
 
+    Incremental unless ``ctx.full_rebuild`` (or :func:`choose_mode` says full); ``counts`` say
+    which (``mode``) and how many rows each table gained / lost (``inserted`` / ``deleted``,
+    tables without changes left out) and the seconds per step (``publish_steps``).
     ``UNIGRID_PUBLISH_FORCE=1`` waives the row-count bounds; ``UNIGRID_PG_URL`` (a SQLAlchemy
     URL) also publishes to PostgreSQL. A failed audit fails the stage with every check listed.
     """
@@ -417,7 +507,7 @@ def publish_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
 
     force = settings.extra.get("UNIGRID_PUBLISH_FORCE", "").lower() in ("1", "true", "yes")
     try:
-        res = publish(settings, ctx.run_id, force=force)
+        res = publish(settings, ctx.run_id, force=force, full_rebuild=ctx.full_rebuild)
     except PublishCheckFailed as exc:
         return StageResult("publish", status="failed",
                            counts={"failed_checks": len(exc.failed)},
@@ -432,8 +522,12 @@ def publish_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
         "households": res.counts.get("master.household", 0),
         "grids": res.counts.get("master.grid", 0),
         "publish_seconds": round(res.seconds, 2),
+        "mode": res.mode,
+        "inserted": {t: c["inserted"] for t, c in res.changes.items() if c["inserted"]},
+        "deleted": {t: c["deleted"] for t, c in res.changes.items() if c["deleted"]},
+        "publish_steps": res.steps,
     }
-    messages = [f"master published: {res.master_db}"]
+    messages = [f"master published ({res.mode}: {res.mode_reason}): {res.master_db}"]
     if res.forced:
         messages += [str(c) for c in res.checks if c.check == "row_counts_within_bounds"]
     status = "ok"

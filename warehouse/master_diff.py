@@ -1,0 +1,133 @@
+"""Incremental publish: bring a copy of the live master up to date by primary key, in SQL.
+
+An incremental publish builds every table's new content exactly as a full publish does (same
+:func:`warehouse.master_build.build_master`), but into an in-memory catalog (:data:`FRESH`)
+instead of the building file. The building file starts as a byte copy of the live master; each
+declared table of it is then made equal to its fresh content by deleting the rows that changed
+or vanished and inserting the new and changed ones (by primary key), so primary keys and indexes
+are maintained rather than rebuilt, and only changed row groups are rewritten at ``CHECKPOINT``.
+
+Nothing here knows a particular table: every table in ``MASTER_TABLES + AUDIT_TABLES`` is kept
+by :func:`apply_diff` from its declaration (columns, primary key, and the run stamp column).
+
+A previous master is only reused when its catalog is exactly the one a full publish would create
+today (:func:`schema_signature` against :func:`declared_signature`): a schema change, or a master
+written by another schema version, makes the publish a full one.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import duckdb
+
+from warehouse.schema import ALL_TABLES, RUN_ID, TableSpec, quote
+
+FRESH = "fresh"
+"""Catalog alias of the in-memory database an incremental publish builds the new content in."""
+
+SCHEMAS = ("master", "audit")
+
+Signature = tuple[tuple[str, ...], ...]
+
+
+def stamp_column(t: TableSpec) -> str | None:
+    """The column stamped with the publishing run on every row (``run_id``), if the table has it.
+
+    Only the shared :data:`warehouse.schema.RUN_ID` declaration counts: a ``run_id`` that is data
+    (the run of an event, of an audit row) is compared like any other column.
+    """
+    return RUN_ID.name if RUN_ID in t.columns else None
+
+
+def schema_signature(con: duckdb.DuckDBPyConnection, database: str) -> Signature:
+    """Tables, columns (type, nullability), constraints and indexes of the ``master`` and
+    ``audit`` schemas of an attached database, sorted (names of the database left out)."""
+    db = database.replace("'", "''")
+    schemas = ", ".join(f"'{s}'" for s in SCHEMAS)
+    rows = con.execute(f"""
+        SELECT 'column', schema_name, table_name, column_name, data_type,
+               CAST(is_nullable AS VARCHAR)
+        FROM duckdb_columns() WHERE database_name = '{db}' AND schema_name IN ({schemas})
+        UNION ALL
+        SELECT 'constraint', schema_name, table_name, constraint_type,
+               array_to_string(constraint_column_names, ','), ''
+        FROM duckdb_constraints() WHERE database_name = '{db}' AND schema_name IN ({schemas})
+        UNION ALL
+        SELECT 'index', schema_name, table_name, index_name, expressions,
+               CAST(is_unique AS VARCHAR)
+        FROM duckdb_indexes() WHERE database_name = '{db}' AND schema_name IN ({schemas})
+        ORDER BY ALL""").fetchall()
+    return tuple(tuple(str(v) for v in r) for r in rows)
+
+
+@lru_cache(maxsize=1)
+def declared_signature() -> Signature:
+    """The signature of the catalog a full publish creates today (tables, keys and indexes made
+    the same way, in a throwaway in-memory database)."""
+    from warehouse.master_build import add_primary_keys, create_tables
+
+    con = duckdb.connect(":memory:")
+    try:
+        create_tables(con)
+        add_primary_keys(con)
+        return schema_signature(con, "memory")
+    finally:
+        con.close()
+
+
+def key_join(left: str, right: str, t: TableSpec) -> str:
+    """``left.k1 = right.k1 AND ...`` over the table's primary key."""
+    return " AND ".join(f"{left}.{quote(k)} = {right}.{quote(k)}" for k in t.primary_key)
+
+
+def apply_diff(con: duckdb.DuckDBPyConnection, target: str, source: str, t: TableSpec,
+               run_id: str) -> dict[str, int]:
+    """Make ``target``'s table ``t`` equal to ``source``'s; return inserted / deleted row counts.
+
+    Rows are compared on every column but the run stamp: a row whose values differ is deleted
+    by primary key and inserted again; rows only in ``target`` are deleted, rows only in
+    ``source`` inserted. Unchanged rows are left alone except for their run stamp, set to
+    ``run_id`` (a full publish stamps every row; only that one column is rewritten).
+    ``source``'s rows must be unique by primary key (the publish audit checks it first).
+    """
+    stamp = stamp_column(t)
+    values = [c for c in t.column_names() if c != stamp]
+    cols = ", ".join(quote(c) for c in values)
+    key = ", ".join(quote(k) for k in t.primary_key)
+    old, new = f"{target}.{t.qualified}", f"{source}.{t.qualified}"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE diff_gone AS
+        SELECT {key} FROM (SELECT {cols} FROM {old} EXCEPT SELECT {cols} FROM {new})""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE diff_new AS
+        SELECT {cols} FROM {new} EXCEPT SELECT {cols} FROM {old}""")
+    deleted = int(con.execute("SELECT count(*) FROM diff_gone").fetchone()[0])
+    inserted = int(con.execute("SELECT count(*) FROM diff_new").fetchone()[0])
+    if deleted:
+        con.execute(f"DELETE FROM {old} USING diff_gone g WHERE {key_join(old, 'g', t)}")
+    if inserted:
+        if stamp:
+            lit = run_id.replace("'", "''")
+            con.execute(f"INSERT INTO {old} ({cols}, {quote(stamp)}) "
+                        f"SELECT {cols}, '{lit}' FROM diff_new")
+        else:
+            con.execute(f"INSERT INTO {old} ({cols}) SELECT {cols} FROM diff_new")
+    if stamp:
+        con.execute(f"UPDATE {old} SET {quote(stamp)} = ? WHERE {quote(stamp)} IS DISTINCT FROM ?",
+                    [run_id, run_id])
+    con.execute("DROP TABLE diff_gone")
+    con.execute("DROP TABLE diff_new")
+    return {"inserted": inserted, "deleted": deleted}
+
+
+def apply_all(con: duckdb.DuckDBPyConnection, target: str, source: str,
+              run_id: str) -> dict[str, dict[str, int]]:
+    """:func:`apply_diff` for every declared table; raises if any table's row count then
+    differs from ``source``'s (a guard: the diff must reproduce the fresh content)."""
+    out = {t.qualified: apply_diff(con, target, source, t, run_id) for t in ALL_TABLES}
+    for t in ALL_TABLES:
+        a, b = (int(con.execute(f"SELECT count(*) FROM {db}.{t.qualified}").fetchone()[0])
+                for db in (target, source))
+        if a != b:
+            raise RuntimeError(f"incremental publish left {t.qualified} with {a} rows, its "
+                               f"fresh content has {b}")
+    return out

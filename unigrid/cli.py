@@ -125,9 +125,14 @@ def generate(
     day: int = typer.Option(1, "--day", min=1, help="Snapshot day: 2 writes the next night's exports."),
     sql_url: Optional[str] = typer.Option(None, "--sql-url", help="SQLAlchemy URL to load the SQL-held source into (default: a SQLite file in the exports)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+    churn: Optional[float] = typer.Option(None, "--churn", min=0.0, max=1.0, help="Day 2+: share of rows updated per day besides life events (default 0.01, about 1 % of all records changed; 0: life events only)."),
 ) -> None:
     """Generate a synthetic city and every department's export (plus ground truth)."""
-    from unigrid.synthetic import generate_city
+    from dataclasses import replace
+
+    from unigrid.synthetic import DEFAULT_CONFIG, generate_city
+
+    config = replace(DEFAULT_CONFIG, daily_update_rate=churn) if churn is not None else None
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
@@ -140,7 +145,7 @@ def generate(
 
         try:
             manifest = generate_city(persons=persons, seed=seed, out=out, day=day, sql_url=sql_url,
-                                     force=force, progress=progress)
+                                     force=force, progress=progress, config=config)
         except FileExistsError as exc:
             err.print(f"[red]{exc}[/] (use --force to overwrite)")
             raise typer.Exit(EXIT_FAILED)

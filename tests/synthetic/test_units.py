@@ -185,7 +185,8 @@ def test_date_formats(styles: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize("day, pension, subsidy", [
-    ("2026-11-20", 202610, 202611), ("2026-11-21", 202611, 202611), ("2026-01-05", 202512, 202512),
+    ("2026-11-20", 202610, 202611), ("2026-11-21", 202610, 202611), ("2026-11-24", 202610, 202611),
+    ("2026-11-25", 202611, 202611), ("2026-01-05", 202512, 202512), ("2026-01-10", 202512, 202601),
 ])
 def test_pay_months(day: str, pension: int, subsidy: int) -> None:
     assert pension_month(pd.Timestamp(day)) == pension

@@ -145,6 +145,11 @@ class GeneratorConfig:
     """Day N: persons moving house per day (at least 3)."""
     daily_correction_rate: float = 3e-5
     """Day N: registry rows corrected per day (at least 3)."""
+    daily_update_rate: float = 0.01
+    """Day N: probability per row of the grid collection, registry, pension ledger and
+    subsistence roster (per household there) of an everyday update (updates.py). With the life
+    events above, day 2 changes about 1 % of all source records; ``unigrid generate --churn``
+    overrides it (0: life events only)."""
 
     registry: SourceErrors = field(default_factory=lambda: SourceErrors(
         id_missing=0.002, id_mistyped=0.005, id_transposed=0.003, id_lowercase_x=0.3,

@@ -1,7 +1,10 @@
 """Day N: the next night's snapshot of the same city.
 
-Rows not touched by a day's events stay exactly as they were (same values, same key); changed
-rows keep their key and get a new update time where the export has one; new rows get new keys.
+A day's life events (below) and then its everyday updates (``updates.py``, about 1 % of the rows
+at the default ``daily_update_rate``). Rows not touched stay exactly as they were (same values,
+same key); changed rows keep their key and get a new update time where the export has one; new
+rows get new keys. A day that reaches a pay day (pensions the 25th, subsidies the 10th) moves
+every paying row's last paid month.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from unigrid.synthetic.config import GeneratorConfig
 from unigrid.synthetic.population import City
 from unigrid.synthetic.sources import (SEX_CN, addresses, birth_cert_rows, death_cert_rows,
                                        grid_rows, pension_month, subsidy_month)
+from unigrid.synthetic.updates import apply_updates
 
 
 def _next(keys: pd.Series, prefix_len: int) -> int:
@@ -34,6 +38,7 @@ def _set_rows(f: pd.DataFrame, rows: np.ndarray, col: str, values) -> None:
 def apply_day(city: City, frames: dict[str, pd.DataFrame], day: int, cfg: GeneratorConfig) -> None:
     """Advance ``city`` and its export ``frames`` in place by one day (to day ``day``)."""
     rng = np.random.default_rng([city.seed, day])
+    upto = {name: len(f) for name, f in frames.items()}
     old_bd = pd.Timestamp(city.business_date)
     bd = old_bd + pd.Timedelta(days=1)
     city.business_date = bd.date()
@@ -45,6 +50,7 @@ def apply_day(city: City, frames: dict[str, pd.DataFrame], day: int, cfg: Genera
     _moves(city, frames, rng, cfg, bd)
     _corrections(city, frames, rng, cfg, bd)
     _new_wanted(city, frames, rng, cfg, bd)
+    apply_updates(city, frames, day, cfg, upto)
 
 
 def _stamp(rng: np.random.Generator, bd: pd.Timestamp, n: int, sep: str = " ",

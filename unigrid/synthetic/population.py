@@ -255,13 +255,20 @@ def _identify(p: pd.DataFrame, houses: pd.DataFrame, bd: np.datetime64,
     p["second_id"] = second
     p["id_shared_with"] = shared_with
     # phones for persons aged 14+
-    prefix = np.array(["130", "131", "132", "133", "135", "136", "137", "138", "139", "150",
-                       "151", "152", "155", "157", "158", "159", "166", "176", "177", "180",
-                       "181", "183", "186", "187", "188", "189", "199"], dtype=object)
-    body = rng.integers(0, 10**8, n)
-    phone = prefix[rng.integers(0, len(prefix), n)] + pd.Series(body).astype(str).str.zfill(8).to_numpy()
-    p["phone"] = np.where(age >= 14, phone, None)
+    p["phone"] = np.where(age >= 14, new_phones(rng, n), None)
     return p
+
+
+PHONE_PREFIXES = np.array(["130", "131", "132", "133", "135", "136", "137", "138", "139", "150",
+                           "151", "152", "155", "157", "158", "159", "166", "176", "177", "180",
+                           "181", "183", "186", "187", "188", "189", "199"], dtype=object)
+
+
+def new_phones(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` random mobile numbers (11 digits, a real prefix)."""
+    body = rng.integers(0, 10**8, n)
+    return PHONE_PREFIXES[rng.integers(0, len(PHONE_PREFIXES), n)] + \
+        pd.Series(body).astype(str).str.zfill(8).to_numpy()
 
 
 def _benefits(p: pd.DataFrame, bd: np.datetime64, rng: np.random.Generator,

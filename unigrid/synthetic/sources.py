@@ -51,9 +51,13 @@ def bdate(city: City) -> pd.Timestamp:
     return pd.Timestamp(city.business_date)
 
 
+PENSION_PAY_DAY = 25
+"""Pensions are paid on the 25th (day 1, the 20th, and day 2 are no pay days: a typical night)."""
+
+
 def pension_month(d: pd.Timestamp) -> int:
-    """Last paid pension month (YYYYMM) on a business date: pensions are paid on the 21st."""
-    p = d if d.day >= 21 else d.replace(day=1) - pd.Timedelta(days=1)
+    """Last paid pension month (YYYYMM) on a business date: pensions are paid on the 25th."""
+    p = d if d.day >= PENSION_PAY_DAY else d.replace(day=1) - pd.Timedelta(days=1)
     return p.year * 100 + p.month
 
 

@@ -85,3 +85,15 @@ def test_rerun_on_same_clusters_changes_no_id(labels) -> None:
     assert ids(first, c) == ids(second, c2)
     assert second.last_counter == first.last_counter
     assert second.events.empty
+
+
+def test_arrow_input_gives_the_same_ids() -> None:
+    """The linkage passes Arrow tables (no pandas copy of millions of keys): same result."""
+    import pyarrow as pa
+
+    c = cur([("s", "a", 10), ("s", "b", 10), ("t", "x", 40), ("t", "y", 7)])
+    p = prev([("s", "a", format_person_id(3)), ("t", "x", format_person_id(9))])
+    want = assign_person_ids(c, p, 9)
+    got = assign_person_ids(pa.Table.from_pandas(c), pa.Table.from_pandas(p), 9)
+    assert got.clusters.equals(want.clusters) and got.events.equals(want.events)
+    assert got.last_counter == want.last_counter == 10

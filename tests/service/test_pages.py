@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
 from tests.service.conftest import PASSWORD, Env
 
 
+def login_token(env: Env) -> str:
+    """Open the login form; return its double-submit token (the client keeps the cookie)."""
+    form = env.client.get("/login")
+    return re.search(r'name="csrf" value="([A-Za-z0-9_-]+)"', form.text).group(1)
+
+
+def post_login(env: Env, data: dict[str, str], **kw: object) -> httpx.Response:
+    """POST the login form as a browser does: token from the form, cookie from the client."""
+    return env.client.post("/login", data={**data, "csrf": login_token(env)}, **kw)
+
+
 def login(env: Env, user: str, password: str = PASSWORD) -> str:
     """Log in; return the CSRF token of the session."""
-    r = env.client.post("/login", data={"username": user, "password": password},
-                        follow_redirects=False)
+    r = post_login(env, {"username": user, "password": password}, follow_redirects=False)
     assert r.status_code == 303, r.text
     page = env.client.get("/review/my-decisions" if "steward" in user or "admin" in user
                           else "/audit")
@@ -21,11 +32,63 @@ def login(env: Env, user: str, password: str = PASSWORD) -> str:
 
 
 def test_login_sets_a_strict_httponly_cookie(env: Env) -> None:
-    r = env.client.post("/login", data={"username": "steward_ps", "password": PASSWORD},
-                        follow_redirects=False)
-    cookie = r.headers["set-cookie"]
+    r = post_login(env, {"username": "steward_ps", "password": PASSWORD}, follow_redirects=False)
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("ug_session="))
     assert "ug_session=ug_" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert r.headers["location"] == "/"
+    assert "ug_login_csrf" not in env.client.cookies  # the login form's token is spent
+
+
+def test_login_form_sets_a_strict_httponly_token_cookie(env: Env) -> None:
+    r = env.client.get("/login")
+    cookie = r.headers["set-cookie"]
+    token = re.search(r'name="csrf" value="([A-Za-z0-9_-]+)"', r.text).group(1)
+    assert cookie.startswith(f"ug_login_csrf={token};") and len(token) >= 40
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert login_token(env) != token  # a fresh token per form
+
+
+def test_login_token_cookie_is_host_prefixed_and_secure_behind_tls(env: Env) -> None:
+    from fastapi.testclient import TestClient
+
+    from unigrid.service.app import create_app
+    with TestClient(create_app(env.settings, cookie_secure=True),
+                    base_url="https://testserver") as c:
+        r = c.get("/login")
+        cookie = r.headers["set-cookie"]
+        assert cookie.startswith("__Host-ug_login_csrf=") and "Secure" in cookie
+        assert "Path=/" in cookie and "Domain" not in cookie
+        token = re.search(r'name="csrf" value="([A-Za-z0-9_-]+)"', r.text).group(1)
+        data = {"username": "auditor1", "password": PASSWORD}
+        c.cookies.set("ug_login_csrf", token)  # the unprefixed name does not count behind TLS
+        c.cookies.delete("__Host-ug_login_csrf")
+        assert c.post("/login", data={**data, "csrf": token}).status_code == 403
+        token = re.search(r'name="csrf" value="([A-Za-z0-9_-]+)"', c.get("/login").text).group(1)
+        r = c.post("/login", data={**data, "csrf": token}, follow_redirects=False)
+        assert r.status_code == 303 and "ug_session" in c.cookies
+
+
+@pytest.mark.parametrize("case", ["missing", "wrong", "stale", "no_cookie"])
+def test_login_without_the_right_csrf_token_is_refused(env: Env, case: str) -> None:
+    from unigrid.service.pages import LOGIN_CSRF_ERROR
+    token = login_token(env)
+    data = {"username": "steward_ps", "password": PASSWORD}
+    if case == "wrong":
+        data["csrf"] = token[:-1] + ("A" if token[-1] != "A" else "B")
+    elif case == "stale":  # a token from an earlier form (or another browser's form)
+        login_token(env)
+        data["csrf"] = token
+    elif case == "no_cookie":
+        env.client.cookies.delete("ug_login_csrf")
+        data["csrf"] = token
+    r = env.client.post("/login", data=data, follow_redirects=False)
+    assert r.status_code == 403 and LOGIN_CSRF_ERROR in r.text
+    assert "ug_session" not in env.client.cookies
+    assert env.client.get("/audit", follow_redirects=False).headers["location"] == "/login"
+    # the refused form comes back with a fresh token that works
+    fresh = re.search(r'name="csrf" value="([A-Za-z0-9_-]+)"', r.text).group(1)
+    r = env.client.post("/login", data={**data, "csrf": fresh}, follow_redirects=False)
+    assert r.status_code == 303 and "ug_session" in env.client.cookies
 
 
 @pytest.mark.parametrize("user,password,code,text", [
@@ -34,7 +97,7 @@ def test_login_sets_a_strict_httponly_cookie(env: Env) -> None:
     ("svc1", PASSWORD, 403, "API 令牌"),
 ])
 def test_login_refused(env: Env, user: str, password: str, code: int, text: str) -> None:
-    r = env.client.post("/login", data={"username": user, "password": password})
+    r = post_login(env, {"username": user, "password": password})
     assert r.status_code == code and text in r.text
 
 
@@ -106,8 +169,7 @@ def test_pages_mask_per_role_and_use_no_cdn(env: Env) -> None:
 def test_first_login_must_change_password(env: Env) -> None:
     from unigrid.service.auth import add_user
     pw = add_user(env.settings.decisions_db, "newbie", "auditor")
-    r = env.client.post("/login", data={"username": "newbie", "password": pw},
-                        follow_redirects=False)
+    r = post_login(env, {"username": "newbie", "password": pw}, follow_redirects=False)
     assert r.headers["location"] == "/password"
     assert env.client.get("/audit", follow_redirects=False).headers["location"] == "/password"
     form = env.client.get("/password").text
@@ -128,11 +190,10 @@ def test_logout_revokes_the_session(env: Env) -> None:
 
 def test_repeated_failed_logins_block_the_name(env: Env) -> None:
     for _ in range(5):
-        r = env.client.post("/login", data={"username": "auditor1", "password": "guess"})
+        r = post_login(env, {"username": "auditor1", "password": "guess"})
         assert r.status_code == 401
-    r = env.client.post("/login", data={"username": "auditor1", "password": PASSWORD})
+    r = post_login(env, {"username": "auditor1", "password": PASSWORD})
     assert r.status_code == 429 and "次数过多" in r.text
     # another name is not affected
-    r = env.client.post("/login", data={"username": "admin1", "password": PASSWORD},
-                        follow_redirects=False)
+    r = post_login(env, {"username": "admin1", "password": PASSWORD}, follow_redirects=False)
     assert r.status_code == 303

@@ -3,11 +3,14 @@ findings for auditors, the access log for admins.
 
 Login sets a session cookie (random secret, stored hashed; HttpOnly, SameSite=Strict, Secure
 when the service runs behind TLS); every POST form carries a CSRF token derived from the
-session. The pages call the same functions as the API, so roles and masking are the same.
+session. The login form, before any session exists, carries a double-submit token: a random
+value in a SameSite=Strict cookie and the same value in the form, compared on POST. The pages call the same functions as the API, so roles and masking are the same.
 """
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from pathlib import Path as FsPath
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +29,10 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(FsPath(__file__).parent / "templates"))
 
 COOKIE = "ug_session"
+LOGIN_CSRF_COOKIE = "ug_login_csrf"
+"""The login form's double-submit cookie; ``__Host-`` prefixed behind TLS (no sibling host can
+set it then)."""
+LOGIN_CSRF_ERROR = "登录表单已失效或来源不明（CSRF 校验失败），请刷新页面后重新登录"
 
 REASONS_ZH = {"review_band": "匹配分数处于待审区间", "one_id_two_people": "同一身份证号疑似两人",
               "one_person_two_ids": "同一人疑似两个身份证号",
@@ -77,7 +84,6 @@ def _user(request: Request, operation: str | None = None) -> tuple[Principal, st
 
 
 def _check_csrf(secret: str, token: str) -> None:
-    import hmac
     if not hmac.compare_digest(csrf_token(secret), token or ""):
         raise HTTPException(403, "CSRF 校验失败，请刷新页面后重试")
 
@@ -96,28 +102,51 @@ def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200,
     return resp
 
 
+def _login_csrf_cookie(request: Request) -> str:
+    """The login double-submit cookie's name (``__Host-`` prefixed when cookies are Secure)."""
+    return ("__Host-" if svc(request).cookie_secure else "") + LOGIN_CSRF_COOKIE
+
+
+def _login_page(request: Request, error: str | None, status: int = 200) -> HTMLResponse:
+    """The login form with a fresh double-submit token, in the form and in a cookie."""
+    token = secrets.token_urlsafe(32)
+    resp = _render(request, "login.html", {"error": error, "login_csrf": token}, status=status)
+    resp.set_cookie(_login_csrf_cookie(request), token, httponly=True, samesite="strict",
+                    secure=svc(request).cookie_secure, max_age=3600, path="/")
+    return resp
+
+
+def login_csrf_ok(cookie: str | None, form: str | None) -> bool:
+    """True if the login form's token equals its cookie's (both present, constant-time)."""
+    return bool(cookie) and bool(form) and hmac.compare_digest(cookie.encode(), form.encode())
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
-    return _render(request, "login.html", {"error": None})
+    return _login_page(request, None)
 
 
 @router.post("/login")
 def login(request: Request, username: str = Form(..., max_length=64),
-          password: str = Form(..., max_length=200)) -> Response:
+          password: str = Form(..., max_length=200),
+          csrf: str = Form("", max_length=100)) -> Response:
     s = svc(request)
+    if not login_csrf_ok(request.cookies.get(_login_csrf_cookie(request)), csrf):
+        return _login_page(request, LOGIN_CSRF_ERROR, status=403)
     name = username.strip()
     if s.login_blocked(name):
-        return _render(request, "login.html", {"error": "登录失败次数过多，请 15 分钟后再试"},
-                       status=429)
+        return _login_page(request, "登录失败次数过多，请 15 分钟后再试", status=429)
     p = check_login(s.settings.decisions_db, name, password)
     if p is None:
         s.login_failed(name)
-        return _render(request, "login.html", {"error": "用户名或密码错误"}, status=401)
+        return _login_page(request, "用户名或密码错误", status=401)
     s.login_ok(name)
     if p.role == "service":
-        return _render(request, "login.html", {"error": "下游系统账号请使用 API 令牌"}, status=403)
+        return _login_page(request, "下游系统账号请使用 API 令牌", status=403)
     secret = issue_token(s.settings.decisions_db, p.username, kind="session", days=8 / 24)
     resp = RedirectResponse("/password" if p.must_change else "/", status_code=303)
+    resp.delete_cookie(_login_csrf_cookie(request), path="/", secure=s.cookie_secure,
+                       httponly=True, samesite="strict")
     resp.set_cookie(COOKIE, secret, httponly=True, samesite="strict", secure=s.cookie_secure,
                     max_age=8 * 3600, path="/")
     return resp

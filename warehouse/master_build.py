@@ -420,6 +420,8 @@ def build_master(con: duckdb.DuckDBPyConnection, run_id: str, has_prev: bool,
     build_service_tables(con, run_id)
     build_source_status(con, run_id)
     carry_audit(con, has_prev, has_decisions)
+    from warehouse.person_doc import build_person_doc
+    build_person_doc(con, run_id)
     return table_counts(con)
 
 

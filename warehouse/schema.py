@@ -360,6 +360,28 @@ MASTER_TABLES: tuple[TableSpec, ...] = (
         ),
         ("queue_no",),
     ),
+    TableSpec(
+        "master", "person_doc",
+        "Each person's whole picture (golden record, records by department, households and "
+        "members, houses, findings as published, merges and splits) as one JSON document, so "
+        "``GET /persons/{id_number}`` is one point query. Stored once per person: under its ID "
+        "number for the first person (by person id) carrying it, else under its person id.",
+        "publish, for the query service (warehouse/person_doc.py)",
+        (
+            Col("id_key", "text", "lookup key: the ID number, or the person id when the person "
+                "has no ID number or is not the first person carrying it",
+                "420502199001011234", nullable=False),
+            Col("person_id", "text", "the person the document describes", "P00000000002A",
+                nullable=False),
+            Col("other_person_ids", "text_list", "keyed by an ID number: the other persons "
+                "carrying the same number (usually empty)", "[]"),
+            Col("doc", "json", "the person picture as the service returns it before masking "
+                "(dates ISO, timestamps ISO 8601 UTC)", '{"person_id": "P00000000002A", ...}',
+                nullable=False),
+            RUN_ID,
+        ),
+        ("id_key",),
+    ),
 )
 """Schema ``master``."""
 

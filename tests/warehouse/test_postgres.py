@@ -58,7 +58,7 @@ def test_migrations_build_exactly_the_declared_tables(pg) -> None:
                 assert (nullable == "YES") == c.nullable, f"{t.qualified}.{name}"
         version = conn.exec_driver_sql(
             f"SELECT version_num FROM {schemas['audit']}.alembic_version").scalar_one()
-        assert version == "0003"
+        assert version == "0004"
 
 
 def test_publish_copies_every_table_and_swaps(settings: Settings, pg) -> None:

@@ -60,6 +60,28 @@ def find_person_ids(cur: duckdb.DuckDBPyConnection, key: str) -> list[str]:
         [key.upper()]).fetchall()]
 
 
+def person_doc(cur: duckdb.DuckDBPyConnection, key: str) -> tuple[str, str, list[str]] | None:
+    """(person id, JSON document, other person ids) of an ID number or a person id from
+    ``master.person_doc`` (one point query by ID number; merges followed for a person id), or
+    None if unknown. Raises ``duckdb.CatalogException`` on a master published before the table
+    existed (callers fall back to :func:`person_picture`)."""
+    if PERSON_ID_RE.match(key):
+        from warehouse.queries import resolve_person_id
+        pid = resolve_person_id(cur, key)
+        if pid is None:
+            return None
+        got = cur.execute("SELECT doc FROM master.person_doc WHERE id_key = ?", [pid]).fetchone()
+        if got is None:  # stored under the person's ID number
+            idn = cur.execute("SELECT id_number FROM master.person WHERE person_id = ?",
+                              [pid]).fetchone()
+            got = cur.execute("SELECT doc FROM master.person_doc WHERE id_key = ? "
+                              "AND person_id = ?", [idn[0] if idn else None, pid]).fetchone()
+        return (pid, got[0], []) if got else None
+    got = cur.execute("SELECT person_id, doc, other_person_ids FROM master.person_doc "
+                      "WHERE id_key = ?", [key.upper()]).fetchone()
+    return (got[0], got[1], list(got[2] or [])) if got else None
+
+
 def person_picture(cur: duckdb.DuckDBPyConnection, person_id: str) -> dict[str, Any] | None:
     """Golden record, source records by department, households, houses, findings of a person."""
     got = rows(cur, "SELECT * FROM master.person WHERE person_id = ?", [person_id])
@@ -95,7 +117,9 @@ def person_picture(cur: duckdb.DuckDBPyConnection, person_id: str) -> dict[str, 
         SELECT ph.house_id, h.standard_address, h.grid_code, h.district, h.street, h.community,
                ph.relation, ph.is_current, ph.valid_from, ph.valid_to, ph.source, ph.source_key
         FROM master.person_house ph LEFT JOIN master.house h USING (house_id)
-        WHERE ph.person_id = ? ORDER BY ph.is_current DESC, ph.valid_from DESC NULLS LAST""",
+        WHERE ph.person_id = ?
+        ORDER BY ph.is_current DESC, ph.valid_from DESC NULLS LAST, ph.house_id, ph.relation,
+                 ph.source, ph.source_key""",
                   [person_id])
     findings = rows(cur, """
         SELECT finding_id, rule, status, months, amount_monthly, amount_total, first_seen_run,
@@ -104,7 +128,7 @@ def person_picture(cur: duckdb.DuckDBPyConnection, person_id: str) -> dict[str, 
     events = rows(cur, """
         SELECT event_id, run_id, event, person_id, other_person_id, "at" FROM master.person_event
         WHERE (person_id = ? OR other_person_id = ?) AND event IN ('merge', 'split')
-        ORDER BY "at" DESC NULLS LAST LIMIT 50""", [person_id, person_id])
+        ORDER BY "at" DESC NULLS LAST, event_id DESC LIMIT 50""", [person_id, person_id])
     return {"person_id": person_id, "n_records": p.get("n_records"), "sources": p.get("sources"),
             "run_id": p.get("run_id"), "golden": golden, "lineage": lineage,
             "records_by_department": by_dept,

@@ -1,0 +1,170 @@
+"""master.person_doc: each person's whole picture as one precomputed JSON document.
+
+``GET /persons/{id_number}`` used to run about eight indexed queries per lookup (golden record,
+records by department, households and members, houses, findings, merges and splits); at
+thousands of lookups a second that is the whole budget. Publish now renders the picture once per
+person, in SQL, and the service reads it with one primary-key point query on ``id_key``.
+
+Keys: each person's document is stored **once**:
+
+- under its ID number when it is the first person (by person id) carrying that number; the row's
+  ``other_person_ids`` lists the other persons with the same number (usually empty);
+- under its person id otherwise (persons without an ID number, or the second and later persons
+  sharing a number).
+
+A lookup by ID number reads the row keyed by the number; a lookup by person id (merges followed)
+reads the row keyed by the id, or, if there is none, the row keyed by the person's ID number.
+
+The document has exactly the shape :func:`unigrid.service.queries.person_picture` returns
+(``person_id``, ``n_records``, ``sources``, ``run_id``, ``golden``, ``lineage``,
+``records_by_department``, ``households``, ``houses``, ``findings``, ``events``): dates as ISO
+text, decimals as numbers, timestamps as ISO 8601 in UTC. Findings carry their published status;
+the service lays reviews made since the publish over them and masks per role on the way out.
+Built after every other master table and the carried-forward ``audit.finding``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from warehouse.master_build import _insert, _lit
+from warehouse.schema import GOLDEN_FIELDS, quote
+
+EVENTS_PER_PERSON = 50
+"""Most recent merges / splits kept in a document (as the per-query picture did)."""
+
+
+def ts_iso(expr: str) -> str:
+    """SQL rendering a TIMESTAMPTZ as ISO 8601 in UTC (``2026-11-20T02:14:09+00:00``;
+    microseconds only when not zero, as Python's ``isoformat``)."""
+    u = f"timezone('UTC', {expr})"
+    return (f"CASE WHEN {expr} IS NULL THEN NULL WHEN microsecond({u}) % 1000000 = 0 "
+            f"THEN strftime({u}, '%Y-%m-%dT%H:%M:%S') || '+00:00' "
+            f"ELSE strftime({u}, '%Y-%m-%dT%H:%M:%S.%f') || '+00:00' END")
+
+
+def _golden_sql(alias: str) -> str:
+    parts = [f"{quote(n)} := {alias}.{quote(n)}" for n, *_ in GOLDEN_FIELDS]
+    parts += [f"is_deceased := {alias}.is_deceased", f"house_id := {alias}.house_id"]
+    return "struct_pack(" + ", ".join(parts) + ")"
+
+
+def _lineage_sql(alias: str) -> str:
+    entries = ", ".join(
+        f"struct_pack(k := '{n}', v := struct_pack(source := {alias}.{quote(n + '_source')}, "
+        f"source_key := {alias}.{quote(n + '_source_key')}))" for n, *_ in GOLDEN_FIELDS)
+    return (f"map_from_entries(list_filter([{entries}], lambda e: e.v.source IS NOT NULL))")
+
+
+def person_doc_select(run_id: str) -> str:
+    """SELECT of (id_key, person_id, other_person_ids, doc, run_id) over the built master."""
+    rid = _lit(run_id)
+    return f"""
+    WITH recs AS (
+        SELECT l.person_id, coalesce(l.department, 'unknown') AS department,
+               list(struct_pack(source := l.source, source_key := l.source_key, kind := l.kind,
+                                method := l.method, score := l.score, fields := r.fields)
+                    ORDER BY l.source, l.source_key) AS items
+        FROM master.person_link l
+        LEFT JOIN master.source_record r
+               ON r.source = l.source AND r.source_key = l.source_key
+              AND r.person_id = l.person_id
+        GROUP BY ALL
+    ), by_dept AS (
+        SELECT person_id,
+               map_from_entries(list(struct_pack(k := department, v := items)
+                                     ORDER BY department)) AS m
+        FROM recs GROUP BY person_id
+    ), members AS (
+        SELECT h.household_no,
+               list(struct_pack(person_id := h.person_id, name := p.name,
+                                relation_to_head := h.relation_to_head, is_head := h.is_head,
+                                is_active := h.is_active, registry_status := h.registry_status,
+                                registered_at := h.registered_at, cancel_date := h.cancel_date,
+                                cancel_reason := h.cancel_reason, house_id := h.house_id)
+                    ORDER BY h.is_head DESC, h.person_id) AS members
+        FROM master.household h LEFT JOIN master.person p USING (person_id)
+        GROUP BY h.household_no
+    ), hh AS (
+        SELECT x.person_id,
+               list(struct_pack(household_no := x.household_no, members := m.members)
+                    ORDER BY x.household_no) AS households
+        FROM (SELECT DISTINCT person_id, household_no FROM master.household
+              WHERE person_id IS NOT NULL) x
+        JOIN members m ON m.household_no IS NOT DISTINCT FROM x.household_no
+        GROUP BY x.person_id
+    ), houses AS (
+        SELECT ph.person_id,
+               list(struct_pack(house_id := ph.house_id, standard_address := h.standard_address,
+                                grid_code := h.grid_code, district := h.district,
+                                street := h.street, community := h.community,
+                                relation := ph.relation, is_current := ph.is_current,
+                                valid_from := ph.valid_from, valid_to := ph.valid_to,
+                                source := ph.source, source_key := ph.source_key)
+                    ORDER BY ph.is_current DESC, ph.valid_from DESC NULLS LAST, ph.house_id,
+                             ph.relation, ph.source, ph.source_key) AS houses
+        FROM master.person_house ph LEFT JOIN master.house h USING (house_id)
+        GROUP BY ph.person_id
+    ), fnd AS (
+        SELECT person_id,
+               list(struct_pack(finding_id := finding_id, rule := rule, status := status,
+                                months := months, amount_monthly := amount_monthly,
+                                amount_total := amount_total, first_seen_run := first_seen_run,
+                                last_seen_run := last_seen_run, evidence_hash := evidence_hash,
+                                status_at := {ts_iso('status_at')})
+                    ORDER BY rule, finding_id) AS findings
+        FROM audit.finding WHERE person_id IS NOT NULL GROUP BY person_id
+    ), ev_one AS (
+        SELECT e.person_id AS owner, e.* FROM master.person_event e
+        WHERE e.event IN ('merge', 'split') AND e.person_id IS NOT NULL
+        UNION
+        SELECT e.other_person_id AS owner, e.* FROM master.person_event e
+        WHERE e.event IN ('merge', 'split') AND e.other_person_id IS NOT NULL
+    ), ev AS (
+        SELECT owner AS person_id,
+               list(struct_pack(event_id := event_id, run_id := run_id, event := event,
+                                person_id := person_id, other_person_id := other_person_id,
+                                "at" := {ts_iso('"at"')})
+                    ORDER BY "at" DESC NULLS LAST, event_id DESC) AS events
+        FROM (SELECT * FROM ev_one
+              QUALIFY row_number() OVER (PARTITION BY owner
+                                         ORDER BY "at" DESC NULLS LAST, event_id DESC)
+                      <= {EVENTS_PER_PERSON})
+        GROUP BY owner
+    ), keyed AS (
+        SELECT p.*,
+               CASE WHEN p.id_number IS NOT NULL
+                         AND row_number() OVER (PARTITION BY p.id_number
+                                                ORDER BY p.person_id) = 1
+                    THEN p.id_number ELSE p.person_id END AS id_key,
+               CASE WHEN p.id_number IS NULL THEN []::VARCHAR[]
+                    ELSE list(p.person_id) OVER (PARTITION BY p.id_number ORDER BY p.person_id
+                                                 ROWS BETWEEN 1 FOLLOWING
+                                                 AND UNBOUNDED FOLLOWING) END AS others
+        FROM master.person p
+    )
+    SELECT k.id_key, k.person_id,
+           CASE WHEN k.id_key = k.person_id THEN []::VARCHAR[]
+                ELSE coalesce(k.others, []::VARCHAR[]) END,
+           CAST(to_json(struct_pack(
+               person_id := k.person_id, n_records := k.n_records, sources := k.sources,
+               run_id := k.run_id, golden := {_golden_sql('k')},
+               lineage := {_lineage_sql('k')},
+               records_by_department := coalesce(to_json(d.m), '{{}}'::JSON),
+               households := coalesce(to_json(hh.households), '[]'::JSON),
+               houses := coalesce(to_json(ho.houses), '[]'::JSON),
+               findings := coalesce(to_json(f.findings), '[]'::JSON),
+               events := coalesce(to_json(ev.events), '[]'::JSON))) AS VARCHAR),
+           '{rid}'
+    FROM keyed k
+    LEFT JOIN by_dept d USING (person_id)
+    LEFT JOIN hh USING (person_id)
+    LEFT JOIN houses ho USING (person_id)
+    LEFT JOIN fnd f USING (person_id)
+    LEFT JOIN ev USING (person_id)"""
+
+
+def build_person_doc(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Fill master.person_doc from the master tables built in ``con`` (last step of the build,
+    after ``audit.finding`` is carried)."""
+    _insert(con, "master.person_doc", person_doc_select(run_id))

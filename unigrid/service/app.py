@@ -69,16 +69,24 @@ class ServiceState:
         with self._tlock:
             self._fails.pop(username, None)
 
+    def cached_principal(self, secret: str, kind: str) -> Principal | None:
+        """The user of a token validated less than :data:`TOKEN_CACHE_SECONDS` ago, else None
+        (no database access: safe on the event loop)."""
+        from unigrid.service.auth import token_hash
+
+        with self._tlock:
+            hit = self._tokens.get(kind + ":" + token_hash(secret))
+        return hit[0] if hit and hit[1] > time.monotonic() else None
+
     def principal(self, secret: str, kind: str) -> Principal | None:
         """The user of a token / session secret (cached briefly), None if invalid."""
         from unigrid.service.auth import token_hash
 
+        hit = self.cached_principal(secret, kind)
+        if hit is not None:
+            return hit
         key = kind + ":" + token_hash(secret)
         now = time.monotonic()
-        with self._tlock:
-            hit = self._tokens.get(key)
-            if hit and hit[1] > now:
-                return hit[0]
         got = principal_for_token(self.settings.decisions_db, secret, kind)
         if got is None:
             return None

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import queue
 import threading
@@ -78,6 +80,7 @@ class MasterPool:
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._key: tuple[int, int, int] | None = None
+        self._free: dict[int, list[duckdb.DuckDBPyConnection]] = {}
         self._refs: dict[int, int] = {}
         self._retired: dict[int, duckdb.DuckDBPyConnection] = {}
 
@@ -90,7 +93,10 @@ class MasterPool:
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor on the newest published master (catalog selected, read-only)."""
+        """A cursor on the newest published master (catalog selected, read-only).
+
+        Cursors are reused: one returned by a finished request goes back to a free list of its
+        connection (a new cursor plus ``USE`` costs more than the point query it serves)."""
         key = self._file_key()
         with self._lock:
             if key != self._key or self._con is None:
@@ -98,39 +104,68 @@ class MasterPool:
                 if self._con is not None:
                     old = self._con
                     if self._refs.get(id(old), 0) == 0:
-                        old.close()
+                        self._close_con(old)
                     else:
                         self._retired[id(old)] = old
                 self._con, self._key = new, key
             base = self._con
             self._refs[id(base)] = self._refs.get(id(base), 0) + 1
-        cur = base.cursor()
-        try:
+            free = self._free.setdefault(id(base), [])
+            cur = free.pop() if free else None
+        if cur is None:
+            cur = base.cursor()
             cur.execute(f"USE {MASTER_CATALOG}")
+        ok = False
+        try:
             yield cur
+            ok = True
         finally:
-            cur.close()
             with self._lock:
                 n = self._refs[id(base)] - 1
                 self._refs[id(base)] = n
+                keep = (ok and base is self._con
+                        and len(self._free.get(id(base), ())) < self.MAX_FREE)
+                if keep:
+                    self._free.setdefault(id(base), []).append(cur)
                 if n == 0 and id(base) in self._retired:
-                    self._retired.pop(id(base)).close()
+                    self._close_con(self._retired.pop(id(base)))
                     self._refs.pop(id(base), None)
+            if not keep:
+                cur.close()
+
+    MAX_FREE = 64
+    """Idle cursors kept per connection."""
+
+    def _close_con(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Close a connection and its idle cursors (caller holds the lock)."""
+        for c in self._free.pop(id(con), []):
+            c.close()
+        con.close()
 
     def close(self) -> None:
         """Close every connection (at shutdown)."""
         with self._lock:
             for c in [self._con, *self._retired.values()]:
                 if c is not None:
-                    c.close()
+                    self._close_con(c)
             self._con, self._key = None, None
             self._retired.clear()
 
 
 @dataclass
 class _Entry:
+    """One journal line and how its writer learns it is on disk (an event for a thread, a
+    future on an event loop for a coroutine)."""
+
     line: bytes
-    done: threading.Event
+    done: threading.Event | None = None
+    future: "asyncio.Future[None] | None" = None
+
+
+def _resolve(futures: list["asyncio.Future[None]"]) -> None:
+    for f in futures:
+        if not f.done():
+            f.set_result(None)
 
 
 JOURNAL_GLOB = "{name}.access-*.jsonl"
@@ -175,24 +210,41 @@ class AccessLogWriter:
         fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._moved = 0
 
-    def log(self, user: str, role: str, action: str, person_ids: list[str | None],
-            purpose: str, timeout: float = 30.0) -> None:
-        """Journal one entry per person id; return when they are on disk."""
-        import json
-
+    @staticmethod
+    def _lines(user: str, role: str, action: str, person_ids: list[str | None],
+               purpose: str) -> list[bytes]:
+        """The journal lines of one access (one per person id)."""
         if not user.strip() or not purpose.strip():
             raise ValueError("an access needs a user and a stated purpose")
         now = datetime.now(timezone.utc).isoformat()
-        entries = [_Entry((json.dumps({"at": now, "user": user, "role": role,
-                                       "action": action, "person_id": pid,
-                                       "purpose": purpose}, ensure_ascii=False) + "\n"
-                           ).encode(), threading.Event())
-                   for pid in (person_ids or [None])]
+        return [(json.dumps({"at": now, "user": user, "role": role, "action": action,
+                             "person_id": pid, "purpose": purpose}, ensure_ascii=False)
+                 + "\n").encode() for pid in (person_ids or [None])]
+
+    def log(self, user: str, role: str, action: str, person_ids: list[str | None],
+            purpose: str, timeout: float = 30.0) -> None:
+        """Journal one entry per person id; return when they are on disk."""
+        entries = [_Entry(line, done=threading.Event())
+                   for line in self._lines(user, role, action, person_ids, purpose)]
         for e in entries:
             self._q.put(e)
         for e in entries:
             if not e.done.wait(timeout):
                 raise TimeoutError("access log not written in time")
+
+    async def alog(self, user: str, role: str, action: str, person_ids: list[str | None],
+                   purpose: str, timeout: float = 30.0) -> None:
+        """:meth:`log` for a coroutine: the event loop keeps serving while the journal's
+        group fsync runs; returns when the entries are on disk."""
+        loop = asyncio.get_running_loop()
+        entries = [_Entry(line, future=loop.create_future())
+                   for line in self._lines(user, role, action, person_ids, purpose)]
+        for e in entries:
+            self._q.put(e)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(e.future for e in entries)), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError("access log not written in time") from None
 
     def _run_writer(self) -> None:
         while True:
@@ -213,8 +265,17 @@ class AccessLogWriter:
                 self._fh.write(b"".join(e.line for e in batch))
                 self._fh.flush()
                 os.fsync(self._fh.fileno())
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
             for e in batch:
-                e.done.set()
+                if e.future is not None:
+                    by_loop.setdefault(e.future.get_loop(), []).append(e.future)
+                elif e.done is not None:
+                    e.done.set()
+            for loop, futures in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_resolve, futures)
+                except RuntimeError:  # loop closed: nobody waits any more
+                    pass
 
     def _run_mover(self) -> None:
         while not self._stop.wait(self.interval):

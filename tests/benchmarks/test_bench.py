@@ -244,7 +244,9 @@ def test_machine_info_keys():
 
 
 @pytest.mark.parametrize("argv,ok", [(["--persons", "500"], True), (["--persons", "50"], False),
-                                     (["--rl-persons", "0", "--no-day2"], True)])
+                                     (["--rl-persons", "0", "--no-day2"], True),
+                                     (["--churn", "0.02"], True), (["--churn", "0"], True),
+                                     (["--churn", "1.5"], False)])
 def test_parse_args(argv, ok):
     if ok:
         a = bench.parse_args(argv)
@@ -293,3 +295,25 @@ def test_evaluate_child_subset(tmp_path: Path):
     assert sub["records"] == 2 and "recordlinkage" not in r["full"]
     assert sub["recordlinkage"]["f1"] == 1.0
     assert sub["splink"]["records"] == 2 and sub["splink"]["recall"] == 0.0
+
+
+@pytest.mark.parametrize("day2, expected", [
+    ({"changed_records": 412, "changed_share": 0.0104, "source_records": 39591},
+     "412 of 39,591 records changed (1.0%)"),
+    ({"changed_records": 5, "changed_share": None, "source_records": None}, "5 records changed"),
+    ({"changed_records": None}, "changed records not reported"),
+])
+def test_churn(day2, expected):
+    assert bench.churn(day2) == expected
+
+
+def test_day2_row_shows_churn():
+    r = _result()
+    r["day2"] = {"status": "ok", "seconds": 2.0, "cpu_seconds": 1.0, "peak_rss_mb": 50.0,
+                 "business_date": "2026-11-21", "source_records": 101, "changed_records": 1,
+                 "changed_share": 0.0099, "ratio_same_stages": 0.2}
+    console = Console(record=True, width=200)
+    bench.print_report(r, console)
+    assert "1 of 101 records changed (1.0%)" in console.export_text()
+    assert "Day 2 (2026-11-21): 1 of 101 records changed (1.0%), 2.0 s against 10.0 s" in \
+        bench.to_markdown(r)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -277,6 +278,45 @@ JOIN std.record b ON b.record_id = p.record_id_r
 """
 
 
+_L = re.compile(r"\bl\.")
+
+
+def blocking_keys(rules: list[str] = BLOCKING_RULES) -> list[list[str]] | None:
+    """Each blocking rule as its key expressions over the left record (``l.x = r.x AND
+    f(l.y) = f(r.y)`` -> ``["l.x", "f(l.y)"]``), or None if a rule is not such a conjunction
+    of equalities (then every record is a candidate)."""
+    out = []
+    for rule in rules:
+        keys = []
+        for part in rule.split(" AND "):
+            left, sep, right = part.partition(" = ")
+            if not sep or _L.sub("r.", left.strip()) != right.strip():
+                return None
+            keys.append(left.strip())
+        out.append(keys)
+    return out
+
+
+def _incremental_candidates_sql() -> str:
+    """Record ids the model may pair with a dirty record: the dirty ones and every record
+    sharing all keys of some blocking rule with a dirty one (so scoring only these gives
+    exactly the blocked pairs of a full run that touch a dirty record)."""
+    rules = blocking_keys()
+    if rules is None:
+        return "SELECT record_id FROM std.record"
+    parts = ["SELECT record_id FROM dirty_ids"]
+    for keys in rules:
+        on = " AND ".join(f"({_L.sub('c.', k)}) = ({_L.sub('d.', k)})" for k in keys)
+        parts.append(f"SELECT c.record_id FROM mi c JOIN mi_dirty d ON {on}")
+    return (f"WITH mi AS ({MODEL_INPUT_SQL.format(table='std.record')}), "
+            "mi_dirty AS (SELECT * FROM mi SEMI JOIN dirty_ids USING (record_id)) "
+            + " UNION ".join(parts))
+
+
+SCORING_WORK_MEMORY = "1GB"
+"""Work DB memory limit while Splink scores (its output spills past it)."""
+
+
 def _score_pairs(con: duckdb.DuckDBPyConnection, model: dict[str, Any], tf: dict[str, Any],
                  thresholds: Thresholds, incremental: bool, out: MatchOutcome) -> None:
     """Write ``link.pair``: all pairs (full) or the pairs touching ``dirty_ids`` replacing
@@ -294,8 +334,22 @@ def _score_pairs(con: duckdb.DuckDBPyConnection, model: dict[str, Any], tf: dict
                     "record_id_r, match_weight, match_probability, COLUMNS('^mw_') "
                     "FROM link.pair LIMIT 0")
     else:
-        frame = con.sql(MODEL_INPUT_SQL.format(table="std.record")).to_arrow_table()
-        score_into(con, "model_pairs", frame, model, tf, thresholds.review, dirty)
+        mi = MODEL_INPUT_SQL.format(table="std.record")
+        frame = con.sql(mi if dirty is None else
+                        f"SELECT * FROM ({mi}) WHERE record_id IN "
+                        f"({_incremental_candidates_sql()})").to_arrow_table()
+        out.counts["records_scored"] = frame.num_rows
+        # while Splink's engine works, the work DB only receives its output: shrink its
+        # buffer pool so the two databases do not both hold their full budget
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        try:
+            con.execute(f"SET memory_limit = '{SCORING_WORK_MEMORY}'")
+        except duckdb.Error:  # pragma: no cover - more than that pinned: keep the limit
+            pass
+        try:
+            score_into(con, "model_pairs", frame, model, tf, thresholds.review, dirty)
+        finally:
+            con.execute(f"SET memory_limit = '{limit}'")
         del frame
     out.counts["model_seconds"] = round(time.perf_counter() - t1, 1)
     con.execute("CREATE OR REPLACE TEMP TABLE new_pairs AS " + _pair_sql(thresholds, scope))
@@ -403,7 +457,10 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
                     "(source VARCHAR, source_key VARCHAR, person_id VARCHAR)")
 
     # 1-2. deterministic pass, model, two-ID candidates -> link.pair
+    out.counts["state_seconds"] = round(time.perf_counter() - t0, 1)
+    t = time.perf_counter()
     _score_pairs(con, model, tf, thresholds, incremental, out)
+    out.counts["pairs_seconds"] = round(time.perf_counter() - t, 1)
     for band, cnt in con.execute("SELECT band, count(*) FROM link.pair GROUP BY band").fetchall():
         out.counts[f"pairs_{band}"] = int(cnt)
     det_counts = dict(con.execute("SELECT method, count(*) FROM link.pair WHERE method IN "
@@ -417,7 +474,9 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
     con.register("dec_ids", dec)
 
     # 4. clustering (global: cheap; edges read as arrays)
+    t = time.perf_counter()
     unsat_ids = _cluster_records(con, out)
+    out.counts["cluster_seconds"] = round(time.perf_counter() - t, 1)
 
     # 5. review queue
     con.register("human_in", dec[dec.verdict == "same"].assign(method="human")[
@@ -460,6 +519,7 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
         "SELECT count(*) FROM link.review_queue").fetchall()[0][0])
 
     # 6. stable ids
+    t = time.perf_counter()
     prev_run, counter = _previous_run(con, run_id)
     current = con.sql("""SELECT r.source, r.source_key, c.cluster FROM std.record r
                          JOIN cluster_of c USING (record_id)""").to_arrow_table()
@@ -510,6 +570,9 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
             "SELECT event, count(*) FROM link.person_event GROUP BY event").fetchall():
         out.counts[f"events_{event}"] = int(cnt)
 
+    out.counts["ids_seconds"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+
     # 7. persons touched, golden records (only theirs recomputed when incremental)
     _write_delta_persons(con, incremental)
     if incremental:
@@ -524,6 +587,7 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
     else:
         con.execute("CREATE OR REPLACE TABLE link.person AS " +
                     golden_sql("std.record", "link.person_link") + " ORDER BY person_id")
+    out.counts["golden_seconds"] = round(time.perf_counter() - t, 1)
     out.counts["persons"] = int(con.execute("SELECT count(*) FROM link.person").fetchall()[0][0])
     out.counts["persons_touched"] = int(con.execute("SELECT count(*) FROM link.delta_person")
                                         .fetchall()[0][0])

@@ -219,3 +219,28 @@ def test_full_linkage_when_anything_asks_for_it(tmp_path: Path, why: str) -> Non
                          model_version=version, **kw).counts
     assert counts["full"] is True
     con.close()
+
+
+@pytest.mark.parametrize("rule,keys", [
+    ("l.id18 = r.id18", [["l.id18"]]),
+    ("l.name_py = r.name_py AND l.dob = r.dob", [["l.name_py", "l.dob"]]),
+    ("substr(l.id18, 7, 4) || substr(l.id18, 15, 4) = substr(r.id18, 7, 4) || "
+     "substr(r.id18, 15, 4)", [["substr(l.id18, 7, 4) || substr(l.id18, 15, 4)"]]),
+    ("l.a = r.b", None),                    # not the same key on both sides
+    ("l.a = r.a OR l.b = r.b", None),       # not a conjunction
+    ("levenshtein(l.a, r.a) < 2", None),    # not an equality
+])
+def test_blocking_keys_table(rule: str, keys: list[list[str]] | None) -> None:
+    from matching.link import blocking_keys
+
+    assert blocking_keys([rule]) == keys
+
+
+def test_every_model_blocking_rule_gives_keys() -> None:
+    """Incremental scoring narrows the candidates with these keys; a rule that is not a
+    conjunction of equalities would silently widen it to every record."""
+    from matching.link import blocking_keys
+    from matching.model import BLOCKING_RULES
+
+    keys = blocking_keys(BLOCKING_RULES)
+    assert keys is not None and len(keys) == len(BLOCKING_RULES)

@@ -1,6 +1,7 @@
 """Stage functions of the matching package (called by ``unigrid.stages`` and the DAG).
 
-- :func:`standardise_stage`: every ``staged.<source>`` -> ``std.record``.
+- :func:`standardise_stage`: ``staged.<source>`` -> ``std.record`` (incremental) and its
+  delta ``std.delta`` / ``std.delta_meta``.
 - :func:`match_stage`: ``std.record`` -> ``link.*`` (pairs, review queue, person_link,
   person, person_event) with the current model; trains one first if none exists.
 - :func:`train_stage`: train a new model version on ``std.record`` (``unigrid model train``).
@@ -36,23 +37,38 @@ def _memory_limit(settings: "Settings") -> str:
 
 
 def standardise_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
-    """Read every staged source and write ``std.record`` (one row per staged record)."""
-    from matching.std import iter_staged, staged_queries, standardise_records, write_std
+    """Bring ``std.record`` up to the staged sources (one row per staged record).
+
+    Incremental unless ``ctx.full_rebuild`` (or ``std.record`` is missing or has other
+    columns): only new and changed staged records are standardised, removed keys are deleted;
+    ``std.delta`` / ``std.delta_meta`` say what changed (matching/README.md). A re-run of the
+    last run first undoes it, so it gives the same table and delta.
+    """
+    from matching.std import (apply_std, iter_staged, plan_keys, rollback_run, staged_queries,
+                              standardise_records, std_record_current)
     from unigrid.stages import StageFailed, StageResult
     from warehouse.connection import work_db
 
+    contracts = _contracts(settings)
     with work_db(settings.work_db) as con:
-        queries = staged_queries(con, ctx.run_id, _contracts(settings), ctx.sources)
-        # chunked: standardise a bounded number of rows at a time (memory stays flat)
-        n = write_std(con, (standardise_records(chunk) for chunk in iter_staged(con, queries)))
-        if n == 0:
+        rollback_run(con, ctx.run_id)
+        full = ctx.full_rebuild or not std_record_current(con)
+        keys, todo = plan_keys(con, ctx.run_id, full, contracts, ctx.sources)
+        if keys == 0:
             raise StageFailed("standardise: no staged records (run extract and validate first)")
+        queries = staged_queries(con, ctx.run_id, contracts, ctx.sources, only_todo=not full)
+        # chunked: standardise a bounded number of rows at a time (memory stays flat)
+        meta = apply_std(con, (standardise_records(chunk) for chunk in iter_staged(con, queries)),
+                         ctx.run_id, full, scope=ctx.sources)
+        con.execute("DROP TABLE IF EXISTS std.stage_keys")
         by_source = dict(con.execute(
             "SELECT source, count(*) FROM std.record GROUP BY source ORDER BY source").fetchall())
         ids = dict(con.execute(
             "SELECT id_status, count(*) FROM std.record GROUP BY id_status").fetchall())
-    return StageResult(stage="standardise", counts={"records": n, "sources": len(by_source),
-                                                    "by_source": by_source, "id_status": ids})
+    return StageResult(stage="standardise", counts={
+        "records": meta["records"], "sources": len(by_source), "by_source": by_source,
+        "id_status": ids, "new": meta["new"], "changed": meta["changed"],
+        "removed": meta["removed"], "standardised": todo, "full": meta["full"]})
 
 
 def _model_frame(settings: "Settings"):
@@ -87,13 +103,10 @@ def train_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
 
 
 def match_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
-    """Link ``std.record`` into persons with stable ids; write the ``link`` tables.
-
-    Incremental (only pairs touching new or changed records) unless this is a full rebuild,
-    a retrain, a new model version or standardise rebuilt everything (``std.delta_meta``)."""
+    """Link ``std.record`` into persons with stable ids; write the ``link`` tables."""
     from matching.decisions import effective_decisions
     from matching.link import run_linkage
-    from matching.model import current_model, ensure_frozen_tf
+    from matching.model import current_model
     from unigrid.stages import StageResult
     from warehouse.connection import work_db
 
@@ -108,8 +121,6 @@ def match_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     decisions = effective_decisions(settings.decisions_db)
     with work_db(settings.work_db) as con:
         con.execute(f"SET memory_limit = '{_memory_limit(settings)}'")
-        tf = ensure_frozen_tf(con, settings.model_dir, version)
-        outcome = run_linkage(con, ctx.run_id, model, decisions, tf=tf, model_version=version,
-                              full=retrain or ctx.full_rebuild)
+        outcome = run_linkage(con, ctx.run_id, model, decisions)
     counts = {"model_version": version, **outcome.counts}
     return StageResult(stage="match", counts=counts, messages=messages + outcome.messages)

@@ -51,12 +51,13 @@ STD_COLUMNS: dict[str, str] = {
 
 
 def staged_select_sql(table: str, columns: set[str], source: str, kind: str, department: str,
-                      run_id: str) -> str:
+                      run_id: str, key_filter: str = "") -> str:
     """SELECT over one ``staged.<source>`` table giving the std input columns.
 
     ``staged.<source>`` holds the source as it stands (the validate stage stages only new and
     changed rows and removes keys that disappeared from a full snapshot): the latest row per
-    key up to ``run_id`` is the record.
+    key up to ``run_id`` is the record. ``key_filter``: an extra SQL condition on the staged
+    rows (e.g. only some keys).
     """
     q = quote_ident
     sel = [f"'{source}' AS source", "CAST(_source_key AS VARCHAR) AS source_key",
@@ -72,21 +73,20 @@ def staged_select_sql(table: str, columns: set[str], source: str, kind: str, dep
                else "NULL::TIMESTAMP AS record_time")
     sel.append("CAST(_flags AS VARCHAR[]) AS flags" if "_flags" in columns
                else "NULL::VARCHAR[] AS flags")
-    run = f"CAST(_run_id AS VARCHAR) <= '{run_id}'"
+    run = f"CAST(_run_id AS VARCHAR) <= '{run_id}'" + (f" AND {key_filter}" if key_filter else "")
     where = (f"WHERE {run} QUALIFY row_number() OVER (PARTITION BY _source_key "
              "ORDER BY _run_id DESC) = 1")
     return f"SELECT {', '.join(sel)} FROM {table} {where}"
 
 
-def staged_queries(con: duckdb.DuckDBPyConnection, run_id: str,
-                   contracts: dict[str, Any] | None = None,
-                   sources: tuple[str, ...] | None = None) -> list[str]:
-    """One SELECT per ``staged.<source>`` table giving its current records (std input)."""
+def _staged_tables(con: duckdb.DuckDBPyConnection, contracts: dict[str, Any] | None,
+                   sources: tuple[str, ...] | None) -> list[tuple[str, set[str], str, str]]:
+    """(table, columns, kind, department) of each ``staged.<source>`` with lineage columns."""
     contracts = contracts or {}
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staged' "
         "ORDER BY table_name").fetchall()]
-    parts = []
+    out = []
     for t in tables:
         if sources and t not in sources:
             continue
@@ -99,8 +99,25 @@ def staged_queries(con: duckdb.DuckDBPyConnection, run_id: str,
         c = contracts.get(t)
         kind = getattr(c, "kind", "unknown") if c is not None else "unknown"
         dept = getattr(c, "department", "") if c is not None else ""
-        parts.append(staged_select_sql(f"staged.{quote_ident(t)}", cols, t, kind,
-                                       dept.replace("'", "''"), run_id))
+        out.append((t, cols, kind, dept.replace("'", "''")))
+    return out
+
+
+def staged_queries(con: duckdb.DuckDBPyConnection, run_id: str,
+                   contracts: dict[str, Any] | None = None,
+                   sources: tuple[str, ...] | None = None,
+                   only_todo: bool = False) -> list[str]:
+    """One SELECT per ``staged.<source>`` table giving its current records (std input).
+
+    ``only_todo``: only the keys marked ``todo`` in ``std.stage_keys`` (:func:`plan_keys`).
+    """
+    parts = []
+    for t, cols, kind, dept in _staged_tables(con, contracts, sources):
+        lit = t.replace("'", "''")
+        todo = (f"CAST(_source_key AS VARCHAR) IN (SELECT source_key FROM std.stage_keys "
+                f"WHERE source = '{lit}' AND todo)") if only_todo else ""
+        parts.append(staged_select_sql(f"staged.{quote_ident(t)}", cols, lit, kind, dept, run_id,
+                                       todo))
     return parts
 
 
@@ -196,35 +213,273 @@ def standardise_records(staged: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_std(con: duckdb.DuckDBPyConnection, std: pd.DataFrame | Iterable[pd.DataFrame]) -> int:
-    """Replace ``std.record`` with ``std`` (one frame, or frames written one at a time);
-    record ids by (source, key); family households from the registry rows."""
+# ------------------------------------------------------------------ incremental std.record
+
+KEY_COLUMNS: dict[str, str] = {"source": "VARCHAR", "source_key": "VARCHAR", "record_id": "BIGINT"}
+"""Columns of ``std.record_key``: the append-only map giving every key ever seen its id."""
+
+DELTA_COLUMNS: dict[str, str] = {"record_id": "BIGINT", "source": "VARCHAR",
+                                 "source_key": "VARCHAR", "change": "VARCHAR"}
+"""Columns of ``std.delta`` (one row per record new, changed or removed in the last run)."""
+
+DELTA_META_COLUMNS: dict[str, str] = {"run_id": "VARCHAR", "full": "BOOLEAN", "records": "BIGINT",
+                                      "new": "BIGINT", "changed": "BIGINT", "removed": "BIGINT"}
+"""Columns of ``std.delta_meta`` (one row describing the last run)."""
+
+_FHN_SQL = """
+    WITH hh AS (SELECT id_key, min(household_no) AS household_no FROM {t}
+                WHERE id_key IS NOT NULL AND household_no IS NOT NULL
+                  AND kind = 'household_registry' GROUP BY id_key)
+    SELECT t.record_id, coalesce(mh.household_no, fh.household_no) AS family_household_no
+    FROM {t} t
+    LEFT JOIN hh mh ON mh.id_key = t.mother_id_key
+    LEFT JOIN hh fh ON fh.id_key = t.father_id_key"""
+"""Each record's ``family_household_no``: the mother's (else the father's) registry household."""
+
+
+def _ddl(columns: dict[str, str]) -> str:
+    return ", ".join(f"{quote_ident(c)} {t}" for c, t in columns.items())
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+                            "AND table_name = ?", [schema, table]).fetchall()[0][0])
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ? ORDER BY ordinal_position", [schema, table]).fetchall()]
+
+
+def std_record_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when ``std.record`` exists with exactly :data:`STD_COLUMNS` (names, order, types)."""
+    return _columns(con, "std", "record") == list(STD_COLUMNS.items())
+
+
+def ensure_std_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``std.record_key``, ``std.delta`` and ``std.delta_meta`` when missing. A new key
+    map is seeded from an existing ``std.record`` (its ids are kept)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS std")
+    if not _exists(con, "std", "record_key"):
+        con.execute(f"CREATE TABLE std.record_key ({_ddl(KEY_COLUMNS)})")
+        if {"source", "source_key", "record_id"} <= {c for c, _ in _columns(con, "std", "record")}:
+            con.execute("INSERT INTO std.record_key SELECT DISTINCT CAST(source AS VARCHAR), "
+                        "CAST(source_key AS VARCHAR), CAST(record_id AS BIGINT) FROM std.record "
+                        "WHERE record_id IS NOT NULL")
+    con.execute(f"CREATE TABLE IF NOT EXISTS std.delta ({_ddl(DELTA_COLUMNS)})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS std.delta_meta ({_ddl(DELTA_META_COLUMNS)})")
+
+
+def rollback_run(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """Undo what an earlier standardisation of this same run did to ``std.record`` (so a re-run
+    starts from the state before it and gives the same table and delta). True if undone.
+
+    Only the last run can be undone: its replaced and removed rows are kept in
+    ``std.record_undo`` (after a full rebuild: the whole previous table). The key map is not
+    rolled back (append-only: a re-run finds the same ids there).
+    """
+    ensure_std_tables(con)
+    meta = con.execute('SELECT "full" FROM std.delta_meta WHERE run_id = ?', [run_id]).fetchall()
+    if not meta:
+        return False
+    con.execute("BEGIN")
+    try:
+        if meta[0][0]:
+            con.execute("DROP TABLE IF EXISTS std.record")
+            if _exists(con, "std", "record_undo"):
+                con.execute("ALTER TABLE std.record_undo RENAME TO record")
+        else:
+            con.execute("DELETE FROM std.record WHERE record_id IN (SELECT record_id FROM "
+                        "std.delta WHERE change IN ('new', 'changed'))")
+            if _exists(con, "std", "record_undo"):
+                con.execute("INSERT INTO std.record SELECT * FROM std.record_undo")
+        con.execute("DROP TABLE IF EXISTS std.record_undo")
+        con.execute("DELETE FROM std.delta")
+        con.execute("DELETE FROM std.delta_meta")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return True
+
+
+def staged_keys_sql(con: duckdb.DuckDBPyConnection, run_id: str,
+                    contracts: dict[str, Any] | None = None,
+                    sources: tuple[str, ...] | None = None) -> str | None:
+    """SELECT of every current staged key: ``source, source_key, run_id, row_hash`` (the latest
+    row per key up to ``run_id``, as :func:`staged_select_sql` reads it)."""
+    parts = []
+    for t, cols, _, _ in _staged_tables(con, contracts, sources):
+        lit = t.replace("'", "''")
+        rh = "CAST(_row_hash AS VARCHAR)" if "_row_hash" in cols else "NULL::VARCHAR"
+        parts.append(
+            f"SELECT '{lit}' AS source, CAST(_source_key AS VARCHAR) AS source_key, "
+            f"CAST(_run_id AS VARCHAR) AS run_id, {rh} AS row_hash FROM staged.{quote_ident(t)} "
+            f"WHERE CAST(_run_id AS VARCHAR) <= '{run_id}' QUALIFY row_number() OVER "
+            "(PARTITION BY _source_key ORDER BY _run_id DESC) = 1")
+    return " UNION ALL ".join(parts) if parts else None
+
+
+def plan_keys(con: duckdb.DuckDBPyConnection, run_id: str, full: bool,
+              contracts: dict[str, Any] | None = None,
+              sources: tuple[str, ...] | None = None) -> tuple[int, int]:
+    """Write ``std.stage_keys(source, source_key, todo)``: every current staged key, ``todo``
+    when it must be standardised (full run; key not in ``std.record``; or its staged row is a
+    newer version than the one standardised: different ``run_id`` or ``row_hash``). Committed
+    (a real table) so that :func:`iter_staged`'s separate cursor can read it. Returns (keys, todo).
+    """
+    con.execute("CREATE SCHEMA IF NOT EXISTS std")
+    keys = staged_keys_sql(con, run_id, contracts, sources)
+    if keys is None:
+        con.execute("CREATE OR REPLACE TABLE std.stage_keys (source VARCHAR, source_key VARCHAR, "
+                    "todo BOOLEAN)")
+        return 0, 0
+    if full or not std_record_current(con):
+        con.execute(f"CREATE OR REPLACE TABLE std.stage_keys AS SELECT source, source_key, "
+                    f"TRUE AS todo FROM ({keys}) k")
+    else:
+        con.execute(f"""
+            CREATE OR REPLACE TABLE std.stage_keys AS
+            SELECT k.source, k.source_key,
+                   (r.source IS NULL OR r.run_id IS DISTINCT FROM k.run_id
+                    OR r.row_hash IS DISTINCT FROM k.row_hash) AS todo
+            FROM ({keys}) k
+            LEFT JOIN std.record r ON r.source = k.source AND r.source_key = k.source_key""")
+    n, todo = con.execute("SELECT count(*), count(*) FILTER (WHERE todo) "
+                          "FROM std.stage_keys").fetchall()[0]
+    return int(n), int(todo)
+
+
+def _collect(con: duckdb.DuckDBPyConnection, std: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
+    """Insert standardised frames (one, or several one at a time) into TEMP ``std_parts``."""
     cols = [c for c in STD_COLUMNS if c not in ("record_id", "family_household_no")]
     casts = ", ".join(f"TRY_CAST(s.{c} AS {STD_COLUMNS[c]}) AS {c}" for c in cols)
     con.execute("CREATE OR REPLACE TEMP TABLE std_parts AS SELECT "
                 + ", ".join(f"NULL::{STD_COLUMNS[c]} AS {c}" for c in cols) + " LIMIT 0")
     for part in ([std] if isinstance(std, pd.DataFrame) else std):
         con.register("std_in", part)
-        con.execute(f"INSERT INTO std_parts SELECT {casts} FROM std_in s")
-        con.unregister("std_in")
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE std_typed AS
-        SELECT row_number() OVER (ORDER BY source, source_key) - 1 AS record_id, *
-        FROM std_parts""")
-    con.execute("DROP TABLE std_parts")
-    select = ", ".join(f"t.{c}" if c != "family_household_no" else
-                       "coalesce(mh.household_no, fh.household_no) AS family_household_no"
+        try:
+            con.execute(f"INSERT INTO std_parts SELECT {casts} FROM std_in s")
+        finally:
+            con.unregister("std_in")
+
+
+def apply_std(con: duckdb.DuckDBPyConnection, std: pd.DataFrame | Iterable[pd.DataFrame],
+              run_id: str | None, full: bool, scope: tuple[str, ...] | None = None
+              ) -> dict[str, Any]:
+    """Write standardised records into ``std.record`` and record the run's delta.
+
+    ``full``: ``std`` is every record; ``std.record`` is rebuilt from it (also when it is
+    missing or has other columns). Otherwise ``std`` holds the records of the keys marked
+    ``todo`` in ``std.stage_keys`` (new or newer versions): those replace their rows, and
+    records whose key is no longer in ``std.stage_keys`` are deleted (only of the ``scope``
+    sources when given). Ids come from ``std.record_key`` (new keys appended in (source, key)
+    order); ``family_household_no`` is recomputed for every record, and a record whose value
+    changes counts as changed. Writes ``std.delta``, ``std.delta_meta`` and the undo rows of
+    :func:`rollback_run` in one transaction. Returns the ``std.delta_meta`` row as a dict.
+    """
+    con.execute("CREATE SCHEMA IF NOT EXISTS std")
+    _collect(con, std)
+    ensure_std_tables(con)
+    full = full or not std_record_current(con)
+    select = ", ".join("f.family_household_no" if c == "family_household_no" else f"t.{c}"
                        for c in STD_COLUMNS)
-    con.execute(f"""
-        CREATE OR REPLACE TABLE std.record AS
-        WITH hh AS (SELECT id_key, min(household_no) AS household_no FROM std_typed
-                    WHERE id_key IS NOT NULL AND household_no IS NOT NULL
-                      AND kind = 'household_registry' GROUP BY id_key)
-        SELECT {select}
-        FROM std_typed t
-        LEFT JOIN hh mh ON mh.id_key = t.mother_id_key
-        LEFT JOIN hh fh ON fh.id_key = t.father_id_key
-        ORDER BY t.record_id""")
-    con.execute("DROP TABLE std_typed")
-    return int(con.execute("SELECT count(*) FROM std.record").fetchall()[0][0])
+    plain = ", ".join("NULL::VARCHAR AS family_household_no" if c == "family_household_no"
+                      else f"t.{c}" for c in STD_COLUMNS)
+    con.execute("BEGIN")
+    try:
+        con.execute("""
+            INSERT INTO std.record_key
+            SELECT p.source, p.source_key, coalesce((SELECT max(record_id) FROM std.record_key),
+                   -1) + row_number() OVER (ORDER BY p.source, p.source_key)
+            FROM (SELECT DISTINCT source, source_key FROM std_parts) p
+            ANTI JOIN std.record_key k ON k.source = p.source AND k.source_key = p.source_key""")
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE std_new AS
+            SELECT k.record_id, p.* FROM std_parts p
+            JOIN std.record_key k ON k.source = p.source AND k.source_key = p.source_key""")
+        con.execute("DROP TABLE std_parts")
+        con.execute("DELETE FROM std.delta")
+        con.execute("DROP TABLE IF EXISTS std.record_undo")
+        if full:
+            had = _exists(con, "std", "record")
+            if had:
+                con.execute("ALTER TABLE std.record RENAME TO record_undo")
+            con.execute(f"""
+                CREATE TABLE std.record AS SELECT {select}
+                FROM std_new t JOIN ({_FHN_SQL.format(t='std_new')}) f USING (record_id)
+                ORDER BY t.record_id""")
+            con.execute("INSERT INTO std.delta SELECT record_id, source, source_key, 'new' "
+                        "FROM std.record")
+            if had and {"source", "source_key"} <= {c for c, _ in
+                                                    _columns(con, "std", "record_undo")}:
+                con.execute("""
+                    INSERT INTO std.delta
+                    SELECT k.record_id, k.source, k.source_key, 'removed'
+                    FROM (SELECT DISTINCT CAST(source AS VARCHAR) AS source,
+                                 CAST(source_key AS VARCHAR) AS source_key
+                          FROM std.record_undo) u
+                    JOIN std.record_key k ON k.source = u.source AND k.source_key = u.source_key
+                    ANTI JOIN std.record r ON r.source = u.source AND r.source_key = u.source_key""")
+        else:
+            in_scope = ("TRUE" if not scope else
+                        "r.source IN (" + ", ".join("'" + s.replace("'", "''") + "'"
+                                                    for s in scope) + ")")
+            # rows leaving std.record: replaced by a new version, or their key is gone
+            con.execute(f"""
+                INSERT INTO std.delta
+                SELECT r.record_id, r.source, r.source_key,
+                       CASE WHEN n.record_id IS NULL THEN 'removed' ELSE 'changed' END
+                FROM std.record r LEFT JOIN std_new n ON n.record_id = r.record_id
+                WHERE n.record_id IS NOT NULL OR ({in_scope} AND NOT EXISTS (
+                    SELECT 1 FROM std.stage_keys k
+                    WHERE k.source = r.source AND k.source_key = r.source_key))""")
+            con.execute("CREATE TABLE std.record_undo AS SELECT * FROM std.record "
+                        "WHERE record_id IN (SELECT record_id FROM std.delta)")
+            con.execute("DELETE FROM std.record WHERE record_id IN "
+                        "(SELECT record_id FROM std.delta)")
+            con.execute(f"INSERT INTO std.record SELECT {plain} FROM std_new t")
+            con.execute("INSERT INTO std.delta SELECT n.record_id, n.source, n.source_key, 'new' "
+                        "FROM std_new n ANTI JOIN std.delta d ON d.record_id = n.record_id")
+            # family households follow the parents' registry rows: recompute them all
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE std_fhn AS
+                SELECT f.record_id, f.family_household_no
+                FROM ({_FHN_SQL.format(t='std.record')}) f
+                JOIN std.record r ON r.record_id = f.record_id
+                WHERE r.family_household_no IS DISTINCT FROM f.family_household_no""")
+            con.execute("""
+                INSERT INTO std.record_undo SELECT * FROM std.record
+                WHERE record_id IN (SELECT record_id FROM std_fhn)
+                  AND record_id NOT IN (SELECT record_id FROM std_new)""")
+            con.execute("""
+                INSERT INTO std.delta SELECT r.record_id, r.source, r.source_key, 'changed'
+                FROM std.record r
+                WHERE r.record_id IN (SELECT record_id FROM std_fhn)
+                  AND r.record_id NOT IN (SELECT record_id FROM std_new)""")
+            con.execute("""
+                UPDATE std.record SET family_household_no = f.family_household_no
+                FROM std_fhn f WHERE std.record.record_id = f.record_id""")
+            con.execute("DROP TABLE std_fhn")
+        con.execute("DROP TABLE std_new")
+        records, new, changed, removed = con.execute("""
+            SELECT (SELECT count(*) FROM std.record), count(*) FILTER (WHERE change = 'new'),
+                   count(*) FILTER (WHERE change = 'changed'),
+                   count(*) FILTER (WHERE change = 'removed') FROM std.delta""").fetchall()[0]
+        meta = {"run_id": run_id, "full": bool(full), "records": int(records), "new": int(new),
+                "changed": int(changed), "removed": int(removed)}
+        con.execute("DELETE FROM std.delta_meta")
+        con.execute("INSERT INTO std.delta_meta VALUES (?, ?, ?, ?, ?, ?)", list(meta.values()))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return meta
+
+
+def write_std(con: duckdb.DuckDBPyConnection, std: pd.DataFrame | Iterable[pd.DataFrame]) -> int:
+    """Replace ``std.record`` with ``std`` (one frame, or frames written one at a time): a full
+    rebuild (:func:`apply_std`); ids from the key map, family households from the registry
+    rows. Returns the record count."""
+    return int(apply_std(con, std, None, full=True)["records"])

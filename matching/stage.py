@@ -103,10 +103,13 @@ def train_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
 
 
 def match_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
-    """Link ``std.record`` into persons with stable ids; write the ``link`` tables."""
+    """Link ``std.record`` into persons with stable ids; write the ``link`` tables.
+
+    Incremental (only pairs touching new or changed records) unless this is a full rebuild,
+    a retrain, a new model version or standardise rebuilt everything (``std.delta_meta``)."""
     from matching.decisions import effective_decisions
     from matching.link import run_linkage
-    from matching.model import current_model
+    from matching.model import current_model, ensure_frozen_tf
     from unigrid.stages import StageResult
     from warehouse.connection import work_db
 
@@ -121,6 +124,8 @@ def match_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     decisions = effective_decisions(settings.decisions_db)
     with work_db(settings.work_db) as con:
         con.execute(f"SET memory_limit = '{_memory_limit(settings)}'")
-        outcome = run_linkage(con, ctx.run_id, model, decisions)
+        tf = ensure_frozen_tf(con, settings.model_dir, version)
+        outcome = run_linkage(con, ctx.run_id, model, decisions, tf=tf, model_version=version,
+                              full=retrain or ctx.full_rebuild)
     counts = {"model_version": version, **outcome.counts}
     return StageResult(stage="match", counts=counts, messages=messages + outcome.messages)

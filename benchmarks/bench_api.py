@@ -1,7 +1,7 @@
 """Latency of ``GET /persons/{id_number}`` under concurrent clients on loopback.
 
     .venv/bin/python -m benchmarks.bench_api [--persons 1000000] [--home var/bench_api]
-        [--clients 50] [--seconds 30] [--workers 2] [--reuse]
+        [--clients 50] [--seconds 30] [--workers 2] [--reuse] [--client auto|python|wrk|both]
 
 1. Builds (or with ``--reuse`` takes) a master of N persons: the warehouse test factory's work
    database (registry, grid and pension records, households, houses) plus names, ID numbers and
@@ -9,11 +9,13 @@
 2. Creates a ``service`` user and token in the benchmark's own decisions database.
 3. Starts ``uvicorn unigrid.service.app:app_from_env`` (``--workers`` processes) on a free
    loopback port, as ``unigrid serve`` does.
-4. Fires ``--clients`` concurrent keep-alive clients (asyncio + httpx, one process) looping
+4. Fires ``--clients`` concurrent closed-loop keep-alive clients looping
    ``GET /persons/{id}?purpose=...`` over random known ID numbers for ``--seconds`` (after a
-   short warm-up), and prints p50 / p95 / p99 / max latency and throughput. Every request is a
-   full lookup: golden record, source records, households, houses, findings, and an access-log
-   entry written to the decisions database before the response.
+   short warm-up), and prints p50 / p95 / p99 / max latency and throughput. ``--client``:
+   ``wrk`` (C, one thread; optional, ``apt-get install wrk``), ``python`` (built in: asyncio
+   raw streams, one process), ``both``, or ``auto`` (wrk when installed, else python). Every
+   request is a full lookup (the person's published document, open findings after reviews,
+   masking) and an access-log entry fsynced to the journal before the response.
 
 Client and server share the machine: on 2 cores the client's own CPU use is part of the figure.
 """
@@ -111,45 +113,116 @@ async def wait_ready(url: str, timeout: float = 60) -> None:
     raise RuntimeError("server did not start")
 
 
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+               request: bytes) -> int:
+    """Send one keep-alive HTTP/1.1 request and read the whole response; its status."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    body = await reader.readexactly(length)
+    if status != 200:
+        print(f"HTTP {status}: {body[:200]!r}", file=sys.stderr)
+    return status
+
+
 async def load(url: str, token: str, ids: list[str], clients: int, seconds: float,
                warmup: float, seed: int) -> tuple[list[float], int, float]:
-    """Latencies (ms) of successful requests in the measured window, errors, window seconds."""
-    import httpx
+    """Latencies (ms) of successful requests in the measured window, errors, window seconds.
 
+    ``clients`` closed-loop keep-alive connections in this one process, written on raw
+    asyncio streams (an HTTP library costs the shared cores more than the server's work)."""
+    from urllib.parse import quote, urlsplit
+
+    u = urlsplit(url)
     rnd = random.Random(seed)
-    headers = {"Authorization": f"Bearer {token}"}
+    purpose = quote("性能测试")
     lat: list[float] = []
     errors = 0
-    t_start = time.monotonic()
-    t_measure = t_start + warmup
+    t_measure = time.monotonic() + warmup
     t_end = t_measure + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits,
-                                 timeout=60) as c:
-        async def worker() -> None:
-            nonlocal errors
+
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(u.hostname, u.port)
+        try:
             while True:
                 i = ids[rnd.randrange(len(ids))]
+                req = (f"GET /persons/{i}?purpose={purpose} HTTP/1.1\r\nHost: {u.netloc}\r\n"
+                       f"Authorization: Bearer {token}\r\n\r\n").encode()
                 t0 = time.monotonic()
                 if t0 >= t_end:
                     return
                 try:
-                    r = await c.get(f"/persons/{i}", params={"purpose": "性能测试"})
-                    ok = r.status_code == 200
-                    if not ok:
-                        print(f"HTTP {r.status_code}: {r.text[:200]}", file=sys.stderr)
-                except httpx.HTTPError as exc:
-                    ok = False
+                    ok = await _get(reader, writer, req) == 200
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                     print(f"client error: {type(exc).__name__}", file=sys.stderr)
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(u.hostname, u.port)
+                    ok = False
                 t1 = time.monotonic()
                 if t0 >= t_measure:
                     if ok:
                         lat.append((t1 - t0) * 1000)
                     else:
                         errors += 1
+        finally:
+            writer.close()
 
-        await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(worker() for _ in range(clients)))
     return lat, errors, seconds
+
+
+WRK_SCRIPT = r"""
+local ids = {}
+for line in io.lines(os.getenv("UG_IDS")) do ids[#ids + 1] = line end
+local headers = {["Authorization"] = "Bearer " .. os.getenv("UG_TOKEN")}
+local purpose = os.getenv("UG_PURPOSE")
+math.randomseed(tonumber(os.getenv("UG_SEED")))
+request = function()
+  return wrk.format("GET", "/persons/" .. ids[math.random(#ids)] .. "?purpose=" .. purpose,
+                    headers)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("UGRESULT %d %d %.3f %.3f %.3f %.3f %.3f\n", summary.requests,
+    e.connect + e.read + e.write + e.status + e.timeout, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000))
+end
+"""
+
+
+def wrk_load(url: str, token: str, ids: list[str], clients: int, seconds: float,
+             warmup: float, seed: int) -> dict[str, float]:
+    """The same load with ``wrk`` (C, one thread: far lighter than a Python client), if it is
+    installed: requests, errors, window, p50 / p95 / p99 / max in ms."""
+    import shutil
+    import tempfile
+    from urllib.parse import quote
+
+    exe = shutil.which("wrk")
+    if exe is None:
+        raise FileNotFoundError("wrk is not installed (apt-get install wrk)")
+    with tempfile.TemporaryDirectory() as tmp:
+        script, idfile = Path(tmp) / "persons.lua", Path(tmp) / "ids.txt"
+        script.write_text(WRK_SCRIPT)
+        idfile.write_text("\n".join(ids) + "\n")
+        env = {**os.environ, "UG_IDS": str(idfile), "UG_TOKEN": token,
+               "UG_PURPOSE": quote("性能测试"), "UG_SEED": str(seed)}
+        base = [exe, "-t", "1", "-c", str(clients), "-s", str(script), "--timeout", "60s", url]
+        if warmup > 0:
+            subprocess.run(base[:1] + ["-d", f"{max(1, round(warmup))}s"] + base[1:], env=env,
+                           check=True, capture_output=True)
+        out = subprocess.run(base[:1] + ["-d", f"{round(seconds)}s"] + base[1:], env=env,
+                             check=True, capture_output=True, text=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("UGRESULT"))
+    n, err, window, p50, p95, p99, mx = (float(v) for v in line.split()[1:])
+    return {"requests": int(n) - int(err), "errors": int(err), "window": window,
+            "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "max_ms": mx}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -158,32 +231,50 @@ def percentile(values: list[float], p: float) -> float:
     return v[min(len(v) - 1, max(0, int(round(p / 100 * len(v))) - 1))] if v else float("nan")
 
 
+def _report(client: str, out: dict, clients: int, workers: int, persons: int) -> None:
+    print(f"GET /persons/{{id_number}} [{client} client]: {out['requests']:,} requests in "
+          f"{out['window']:.0f} s ({out['throughput_rps']:.0f}/s), {clients} clients, "
+          f"{workers} worker(s), {persons:,} persons; p50 {out['p50_ms']:.1f} ms, "
+          f"p95 {out['p95_ms']:.1f} ms, p99 {out['p99_ms']:.1f} ms, max {out['max_ms']:.1f} ms; "
+          f"errors {out['errors']}; load average {out['load_avg_1m']:.1f} on "
+          f"{os.cpu_count()} cores")
+
+
 def run(persons: int, home: Path, clients: int, seconds: float, workers: int, reuse: bool,
-        warmup: float = 3.0, seed: int = 1) -> dict[str, float]:
-    """Build / reuse, serve, load; return the figures (also printed)."""
+        warmup: float = 3.0, seed: int = 1, client: str = "auto") -> list[dict[str, float]]:
+    """Build / reuse, serve, load with the chosen client(s); return the figures (printed)."""
+    import shutil
+
     master = build_master(home, persons, reuse)
     ids = sample_ids(master, min(10000, persons), seed)
     token = service_token(home / "decisions.duckdb")
+    kinds = {"auto": ["wrk" if shutil.which("wrk") else "python"], "both": ["python", "wrk"],
+             "python": ["python"], "wrk": ["wrk"]}[client]
     port = free_port()
     proc = start_server(home, port, workers)
     url = f"http://127.0.0.1:{port}"
+    results = []
     try:
         asyncio.run(wait_ready(url))
-        lat, errors, window = asyncio.run(load(url, token, ids, clients, seconds, warmup, seed))
+        for kind in kinds:
+            if kind == "wrk":
+                out = wrk_load(url, token, ids, clients, seconds, warmup, seed)
+            else:
+                lat, errors, window = asyncio.run(load(url, token, ids, clients, seconds,
+                                                       warmup, seed))
+                out = {"requests": len(lat), "errors": errors, "window": window,
+                       "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
+                       "p99_ms": percentile(lat, 99),
+                       "max_ms": max(lat) if lat else float("nan")}
+            out.update({"client": kind, "persons": persons, "clients": clients,
+                        "workers": workers, "throughput_rps": out["requests"] / out["window"],
+                        "load_avg_1m": os.getloadavg()[0]})
+            _report(kind, out, clients, workers, persons)
+            results.append(out)
     finally:
         proc.terminate()
         proc.wait(30)
-    out = {"persons": persons, "clients": clients, "workers": workers, "requests": len(lat),
-           "errors": errors, "throughput_rps": len(lat) / window,
-           "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
-           "p99_ms": percentile(lat, 99), "max_ms": max(lat) if lat else float("nan"),
-           "load_avg_1m": os.getloadavg()[0]}
-    print(f"GET /persons/{{id_number}}: {out['requests']:,} requests in {window:.0f} s "
-          f"({out['throughput_rps']:.0f}/s), {clients} clients, {workers} worker(s), "
-          f"{persons:,} persons; p50 {out['p50_ms']:.1f} ms, p95 {out['p95_ms']:.1f} ms, "
-          f"p99 {out['p99_ms']:.1f} ms, max {out['max_ms']:.1f} ms; errors {errors}; "
-          f"load average {out['load_avg_1m']:.1f} on {os.cpu_count()} cores")
-    return out
+    return results
 
 
 def main() -> None:
@@ -194,8 +285,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--reuse", action="store_true", help="reuse a master already built there")
+    ap.add_argument("--client", choices=["auto", "python", "wrk", "both"], default="auto",
+                    help="load client: wrk if installed (auto), the built-in asyncio one, "
+                    "or both one after the other")
     a = ap.parse_args()
-    run(a.persons, a.home.resolve(), a.clients, a.seconds, a.workers, a.reuse)
+    run(a.persons, a.home.resolve(), a.clients, a.seconds, a.workers, a.reuse,
+        client=a.client)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,8 @@ class PublishResult:
     """Per table: rows ``inserted`` into and ``deleted`` from the previous master's content
     (a full publish writes every row: inserted = its rows, deleted = the previous rows)."""
     steps: dict[str, float] = field(default_factory=dict)
-    """Seconds per step (copy, build, checks, apply / keys, checkpoint, swap)."""
+    """Seconds per step (mode, copy, build, checks, apply / keys, checkpoint, swap; and
+    ``apply <table>`` for the three slowest tables of an incremental apply)."""
 
 
 class PublishCheckFailed(RuntimeError):
@@ -415,9 +416,12 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
                     raise PublishCheckFailed(run_id, failed, live)
                 if incremental:
                     con.execute(f"USE {BUILD}")
-                    changes = apply_all(con, BUILD, FRESH, run_id)
+                    per_table: dict[str, float] = {}
+                    changes = apply_all(con, BUILD, FRESH, run_id, per_table)
                     con.execute(f"DETACH {FRESH}")
                     lap("apply")
+                    slow = sorted(per_table.items(), key=lambda kv: -kv[1])[:3]
+                    steps.update({f"apply {t}": s for t, s in slow})
                 else:
                     add_primary_keys(con)
                     changes = {t: {"inserted": n, "deleted": prev_counts.get(t, 0)}

@@ -61,13 +61,13 @@ def _fields(s: Settings) -> None:
 
 
 def _merge(s: Settings) -> None:
-    _same(s)  # person 2 absorbs person 3: its links move, its golden record goes
+    _same(s)  # person 2 absorbs person 5 (another household): its links move, its record goes
     execute(s.work_db,
             "UPDATE link.person_link SET person_id = 'P000000000002' "
-            "WHERE person_id = 'P000000000003'",
-            "DELETE FROM link.person WHERE person_id = 'P000000000003'",
+            "WHERE person_id = 'P000000000005'",
+            "DELETE FROM link.person WHERE person_id = 'P000000000005'",
             "INSERT INTO link.person_event SELECT '20261121-merge', '20261121', 'merge', "
-            "'P000000000002', 'P000000000003', '{}', TIMESTAMPTZ '2026-11-21 02:00:00+00'")
+            "'P000000000002', 'P000000000005', '{}', TIMESTAMPTZ '2026-11-21 02:00:00+00'")
 
 
 CASES: dict[str, tuple[Callable[[Settings], None], bool]] = {

@@ -787,8 +787,8 @@ def tables(result: dict[str, Any]) -> list[Any]:
                    _f(d1.get("seconds")), _f(d1.get("cpu_seconds")),
                    _f(d1.get("peak_rss_mb"), "{:.0f}"), "")
     if d2.get("seconds") is not None:
-        t1.add_row("day2", f"[bold]total[/] ({churn(d2)})", _status(d2.get("status", "")),
-                   _f(d2.get("seconds")),
+        t1.caption = f"day 2 ({d2.get('business_date')}) measured at {churn(d2)}"
+        t1.add_row("day2", "[bold]total[/]", _status(d2.get("status", "")), _f(d2.get("seconds")),
                    _f(d2.get("cpu_seconds")), _f(d2.get("peak_rss_mb"), "{:.0f}"),
                    f"ratio {_f(d2.get('ratio_same_stages'), '{:.1%}')}")
     api = result.get("api") or {}

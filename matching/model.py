@@ -374,12 +374,12 @@ def score_into(target: Any, table: str, frame: Any, model: dict[str, Any],
     """Score candidate pairs with Splink and write them to ``table`` on connection ``target``
     (streamed as Arrow batches: no pandas frame of pairs). Returns the number of pairs.
 
-    ``frame``: the model input of every current record (Arrow or pandas). ``dirty_ids``: None
-    scores every blocked pair (``predict_within``); an array of record ids scores only the
-    pairs with at least one side in it (``predict_within`` over those records plus
-    ``predict_between`` them and the rest, each way round with ``l.record_id <
-    r.record_id`` added to the blocking rules, so every pair comes out oriented as in a full
-    run). Term frequencies come from ``tf`` (frozen), never from ``frame``. Columns:
+    ``frame``: the model input (Arrow or pandas) of the records to pair. ``dirty_ids``: None
+    keeps every blocked pair; an array of record ids keeps only the pairs with at least one
+    side in it (the caller passes in ``frame`` those records plus every record that shares a
+    blocking key with one, so these are exactly the pairs a full run finds for them). One
+    ``predict_within`` either way, so pairs come out oriented (``l < r``) as in a full run.
+    Term frequencies come from ``tf`` (frozen), never from ``frame``. Columns:
     :data:`PAIR_KEY_COLUMNS` then ``mw_<comparison>``; weights ``>= threshold`` only.
     """
     import pyarrow as pa
@@ -388,31 +388,19 @@ def score_into(target: Any, table: str, frame: Any, model: dict[str, Any],
     try:
         api = linker._db_api
         eng = api._con
-        inference = linker.inference
-        kw = {"threshold_match_weight": threshold, "warning_mode": "never"}
-        if dirty_ids is None:
-            everyone = api.register("std_model_input", table_name="everyone")
-            outs = [inference.predict_within(everyone, **kw)]
-        else:
+        everyone = api.register("std_model_input", table_name="everyone")
+        out = linker.inference.predict_within(everyone, threshold_match_weight=threshold,
+                                              warning_mode="never")
+        where = ""
+        if dirty_ids is not None:
             eng.register("unigrid_dirty_ids", pa.table({"record_id": pa.array(dirty_ids,
                                                                               pa.int64())}))
-            eng.execute("CREATE TABLE unigrid_dirty AS SELECT * FROM std_model_input "
-                        "SEMI JOIN unigrid_dirty_ids USING (record_id)")
-            eng.execute("CREATE TABLE unigrid_clean AS SELECT * FROM std_model_input "
-                        "ANTI JOIN unigrid_dirty_ids USING (record_id)")
-            dirty = api.register("unigrid_dirty", table_name="dirty")
-            clean = api.register("unigrid_clean", table_name="clean")
-            rules = [f"({r}) AND l.record_id < r.record_id" for r in BLOCKING_RULES]
-            outs = [inference.predict_within(dirty, **kw),
-                    inference.predict_between(dirty, clean,
-                                              blocking_rules_to_generate_predictions=rules, **kw),
-                    inference.predict_between(clean, dirty,
-                                              blocking_rules_to_generate_predictions=rules, **kw)]
-        cols = [r[0] for r in eng.execute(f"DESCRIBE {outs[0].physical_name}").fetchall()
+            where = (" WHERE record_id_l IN (SELECT record_id FROM unigrid_dirty_ids)"
+                     " OR record_id_r IN (SELECT record_id FROM unigrid_dirty_ids)")
+        cols = [r[0] for r in eng.execute(f"DESCRIBE {out.physical_name}").fetchall()
                 if r[0].startswith("mw_")]
         select = ", ".join(f'"{c}"' for c in PAIR_KEY_COLUMNS + cols)
-        sql = " UNION ALL ".join(f"SELECT {select} FROM {o.physical_name}" for o in outs)
-        reader = eng.sql(sql).to_arrow_reader()
+        reader = eng.sql(f"SELECT {select} FROM {out.physical_name}{where}").to_arrow_reader()
         target.register("unigrid_scored_in", reader)
         try:
             target.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS "

@@ -9,8 +9,9 @@ One run, on one generated city:
    timed apart) and recordlinkage 0.16 on a subset of persons it can handle;
 4. accuracy (pairwise P/R/F1 by cluster-size arithmetic, :func:`matching.evaluate.evaluate_frames`)
    of unigrid's ``link.person_link`` and of each baseline, on all records and on the subset;
-5. day 2: the next night's exports into a sibling folder, the pipeline run incrementally, its
-   time as a share of the full run;
+5. day 2: the next night's exports into a sibling folder (a typical night: about 1 % of the
+   records changed, ``--churn`` sets the generator's rate), the pipeline run incrementally, its
+   time as a share of the full run and the share of records it found changed;
 6. ``GET /persons/{id_number}`` latency at 50 clients on the day-1 master (the load client of
    ``benchmarks/bench_api.py``, the server started on the bench's own home);
 7. the targets of issue 8 checked against what was measured; a rich table on the terminal and

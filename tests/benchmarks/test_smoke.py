@@ -1,8 +1,10 @@
-"""Smoke test: the whole harness at a small size; checks the output's shape, never its times.
+"""Smoke test: the whole harness at ``--persons 20000`` as issue 8 asks; checks the output's
+shape, never its times.
 
-The issue asks for ``--persons 20000`` in CI; on 2 shared cores that run takes longer than the
-three minutes we allow a smoke test (see docs/performance.md), so CI runs 2,000 persons and the
-20,000-person figures are measured by hand.
+One run generates two cities (day 1 and day 2), runs every stage twice in its own process, both
+baselines (recordlinkage on 1,000 persons), the evaluation twice and a 3-second, 5-client API
+load. How long it takes on the 2-core machine, and where that time goes, is in
+docs/performance.md ("Smoke test").
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 
 from unigrid.stages import STAGES
 
-PERSONS = 2000
+PERSONS = 20_000
 STATUSES = {"ok", "partial", "failed", "not_implemented", "skipped", "reused"}
 
 
@@ -30,7 +32,7 @@ def test_bench_smoke(tmp_path: Path):
         [sys.executable, "-m", "unigrid.bench", "--persons", str(PERSONS), "--rl-persons", "1000",
          "--api-seconds", "3", "--api-clients", "5",
          "--work-dir", str(tmp_path / "bench"), "--results", str(tmp_path / "results")],
-        capture_output=True, text=True, timeout=900, env={"COLUMNS": "160",
+        capture_output=True, text=True, timeout=2400, env={"COLUMNS": "240",
                                                           **__import__("os").environ})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for title in ("unigrid bench", "accuracy", "unigrid / baseline", "targets"):
@@ -70,7 +72,10 @@ def test_bench_smoke(tmp_path: Path):
     for scope, system in (("full", "splink"), ("subset", "splink"), ("subset", "recordlinkage")):
         s = acc[scope][system]
         assert s["status"] == "ok" and 0 <= s["precision"] <= 1 and 0 <= s["f1"] <= 1
-    assert acc["full"]["splink"]["records"] == r["city"]["source_records"]
+    # the baselines score every row with a key: all rows written but the planted keyless ones
+    man = json.loads((Path(r["city"]["path"]) / "manifest.json").read_text(encoding="utf-8"))
+    keyless = sum(v.get("key_blank", 0) for v in man["bad_rows"].values())
+    assert acc["full"]["splink"]["records"] == r["city"]["source_records"] - keyless
     u = acc["full"]["unigrid"]
     assert u["status"] in ("ok", "not_available")
     if u["status"] == "ok":
@@ -78,7 +83,11 @@ def test_bench_smoke(tmp_path: Path):
     else:
         assert u["reason"]
 
-    assert r["day2"]["status"] in ("ok", "incomplete", "failed")
+    d2 = r["day2"]
+    assert d2["status"] in ("ok", "incomplete", "failed")
+    if d2["status"] == "ok":  # the churn the day-2 ratio was measured at is shown
+        assert d2["changed_records"] >= 0 and 0 <= d2["changed_share"] <= 1
+        assert "records changed" in proc.stdout
     api = r["api"]
     assert api["status"] in ("ok", "not_available"), api
     if api["status"] == "ok":

@@ -10,9 +10,10 @@ module only reads the staged tables, calls them and writes the result.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from warehouse.connection import quote_ident
@@ -136,9 +137,13 @@ def read_staged(con: duckdb.DuckDBPyConnection, run_id: str,
 
 def iter_staged(con: duckdb.DuckDBPyConnection, queries: list[str],
                 chunk_rows: int = 200_000) -> Iterator[pd.DataFrame]:
-    """The staged records of ``queries`` in frames of at most about ``chunk_rows`` rows (read
-    on a separate cursor so the caller can write between chunks)."""
+    """The staged records of ``queries`` in frames of about ``chunk_rows`` rows (read on a
+    separate cursor so the caller can write between chunks). Small results of several queries
+    are put together into one frame: each standardiser call has a fixed cost, and on an
+    incremental night every source has only a few changed records."""
     cur = con.cursor()
+    buf: list[pd.DataFrame] = []
+    held = 0
     try:
         for q in queries:
             res = cur.execute(q)
@@ -146,7 +151,13 @@ def iter_staged(con: duckdb.DuckDBPyConnection, queries: list[str],
                 chunk = res.fetch_df_chunk(max(1, chunk_rows // 2048))
                 if chunk is None or len(chunk) == 0:
                     break
-                yield chunk
+                buf.append(chunk)
+                held += len(chunk)
+                if held >= chunk_rows:
+                    yield buf[0] if len(buf) == 1 else pd.concat(buf, ignore_index=True)
+                    buf, held = [], 0
+        if buf:
+            yield buf[0] if len(buf) == 1 else pd.concat(buf, ignore_index=True)
     finally:
         cur.close()
 
@@ -159,38 +170,88 @@ def _dates(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s, errors="coerce").dt.normalize()
 
 
-def standardise_records(staged: pd.DataFrame) -> pd.DataFrame:
-    """Standardise the identity fields of staged records (pure; vectorised).
+def once_per_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.DataFrame]) -> pd.DataFrame:
+    """``fn`` (row-wise: each output row depends on its input row only) applied once per
+    distinct value of ``s`` and taken back to the rows of ``s`` (same index).
 
-    ``staged`` has the columns of :func:`read_staged`; the result has :data:`STD_COLUMNS`
-    except ``record_id`` and ``family_household_no`` (added in SQL by :func:`write_std`).
+    The distinct values go in with a null appended, so null rows get exactly what ``fn`` gives a
+    null. Names, addresses and ID numbers repeat across departments and household members.
     """
-    from matching.standardise import addresses, ids, names, phones, sex
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    distinct = pd.concat([pd.Series(uniques, dtype=s.dtype),
+                          pd.Series([pd.NA], dtype=s.dtype)], ignore_index=True)
+    done = fn(distinct)
+    take = np.where(codes >= 0, codes, len(uniques))
+    return done.iloc[take].set_axis(s.index)
 
-    out = staged[["source", "source_key", "kind", "department", "run_id", "row_hash"]].copy()
-    out["source_key"] = out["source_key"].astype(str)
-    idf = ids.classify_ids(staged["id_number"].astype("string"))
-    out["id_raw"] = ids.clean_id(staged["id_number"].astype("string"))
+
+def id_fields(s: pd.Series) -> pd.DataFrame:
+    """ID columns of std.record (``id_raw`` ... ``id_region``) from raw ID numbers (pure)."""
+    from matching.standardise import ids
+
+    idf = ids.classify_ids(s)
+    out = pd.DataFrame({"id_raw": ids.clean_id(s)}, index=s.index)
     for c in ("id18", "id_key", "id_status", "id_sex", "id_region"):
         out[c] = idf[c]
     out["id_birth_date"] = _dates(idf["id_birth_date"])
+    return out
 
-    raw_name = staged["name"].astype("string")
-    out["name_raw"] = raw_name
-    norm = names.normalise_name(raw_name)
+
+def name_fields(raw: pd.Series) -> pd.DataFrame:
+    """Name columns of std.record (``name`` ... ``name_unknown``) from raw names (pure)."""
+    from matching.standardise import names
+
+    out = pd.DataFrame(index=raw.index)
+    norm = names.normalise_name(raw)
     out["name"] = norm.mask(norm == "")
     out["name_py"] = names.name_pinyin(out["name"])
     out["name_pyf"] = names.pinyin_fuzzy(out["name_py"])
-    split = names.split_surname(out["name"])
-    out["surname"] = split["surname"]
+    out["surname"] = names.split_surname(out["name"])["surname"]
     out["surname_py"] = names.name_pinyin(out["surname"])
-    flags = _as_frame(names.name_flags(raw_name), "flags")
+    flags = _as_frame(names.name_flags(raw), "flags")
     unknown_cols = [c for c in flags.columns if "unknown" in c or "rare" in c]
     if unknown_cols:
         out["name_unknown"] = flags[unknown_cols].astype(bool).any(axis=1)
     else:
         out["name_unknown"] = out["name"].str.contains(r"[?？\ue000-\uf8ff]", regex=True,
                                                        na=False)
+    return out
+
+
+ADDRESS_FIELDS = ("district_code", "compound", "building", "unit", "room", "house_key")
+"""Parsed address columns of std.record."""
+
+
+def address_fields(s: pd.Series) -> pd.DataFrame:
+    """Parsed address columns of std.record from raw addresses (pure)."""
+    from matching.standardise import addresses
+
+    adr = addresses.parse_addresses(s)
+    return pd.DataFrame({c: adr[c] if c in adr.columns else None for c in ADDRESS_FIELDS},
+                        index=s.index)
+
+
+def standardise_records(staged: pd.DataFrame) -> pd.DataFrame:
+    """Standardise the identity fields of staged records (pure; vectorised).
+
+    ``staged`` has the columns of :func:`read_staged`; the result has :data:`STD_COLUMNS`
+    except ``record_id`` and ``family_household_no`` (added in SQL by :func:`apply_std`).
+    ID numbers, names and addresses are standardised once per distinct value
+    (:func:`once_per_distinct`).
+    """
+    from matching.standardise import ids, phones, sex
+
+    out = staged[["source", "source_key", "kind", "department", "run_id", "row_hash"]].copy()
+    out["source_key"] = out["source_key"].astype(str)
+    idf = once_per_distinct(staged["id_number"].astype("string"), id_fields)
+    for c in idf.columns:
+        out[c] = idf[c]
+
+    raw_name = staged["name"].astype("string")
+    out["name_raw"] = raw_name
+    nf = once_per_distinct(raw_name, name_fields)
+    for c in nf.columns:
+        out[c] = nf[c]
 
     out["sex"] = sex.normalise_sex(staged["sex"].astype("string"))
     out["birth_date"] = _dates(staged["birth_date"])
@@ -199,15 +260,17 @@ def standardise_records(staged: pd.DataFrame) -> pd.DataFrame:
     out["ethnicity"] = staged["ethnicity"]
     out["phone"] = phones.normalise_phone(staged["phone"].astype("string"))
     out["address"] = staged["address"]
-    adr = addresses.parse_addresses(staged["address"].astype("string"))
-    for c in ("district_code", "compound", "building", "unit", "room", "house_key"):
-        out[c] = adr[c] if c in adr.columns else None
+    adr = once_per_distinct(staged["address"].astype("string"), address_fields)
+    for c in ADDRESS_FIELDS:
+        out[c] = adr[c]
     for c in ("household_no", "relation_to_head", "registry_status", "cancel_reason"):
         out[c] = staged[c]
     for c in ("cancel_date", "death_date"):
         out[c] = _dates(staged[c])
-    out["mother_id_key"] = ids.classify_ids(staged["mother_id_number"].astype("string"))["id_key"]
-    out["father_id_key"] = ids.classify_ids(staged["father_id_number"].astype("string"))["id_key"]
+    for c in ("mother", "father"):
+        parent = staged[f"{c}_id_number"].astype("string")
+        out[f"{c}_id_key"] = once_per_distinct(
+            parent, lambda u: ids.classify_ids(u)[["id_key"]])["id_key"]
     out["record_time"] = pd.to_datetime(staged["record_time"], errors="coerce")
     out["flags"] = staged["flags"]
     return out

@@ -115,6 +115,9 @@ class MasterPool:
         if cur is None:
             cur = base.cursor()
             cur.execute(f"USE {MASTER_CATALOG}")
+            # a missing table is an error, never a Python variable of the caller that has
+            # the same name (DuckDB's replacement scans)
+            cur.execute("SET python_enable_replacements = false")
         ok = False
         try:
             yield cur

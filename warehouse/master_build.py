@@ -400,7 +400,7 @@ def carry_audit(con: duckdb.DuckDBPyConnection, has_prev: bool, has_decisions: b
 
 
 def build_master(con: duckdb.DuckDBPyConnection, run_id: str, has_prev: bool,
-                 has_decisions: bool) -> dict[str, int]:
+                 has_decisions: bool, person_doc: bool = True) -> dict[str, int]:
     """Create and fill every master and audit table; return row counts per table.
 
     ``con`` is the builder connection with the work database attached as ``work`` (and the
@@ -420,8 +420,9 @@ def build_master(con: duckdb.DuckDBPyConnection, run_id: str, has_prev: bool,
     build_service_tables(con, run_id)
     build_source_status(con, run_id)
     carry_audit(con, has_prev, has_decisions)
-    from warehouse.person_doc import build_person_doc
-    build_person_doc(con, run_id)
+    if person_doc:  # else the incremental publish renders only the touched persons' documents
+        from warehouse.person_doc import build_person_doc
+        build_person_doc(con, run_id)
     return table_counts(con)
 
 

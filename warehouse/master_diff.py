@@ -1,14 +1,17 @@
 """Incremental publish: bring a copy of the live master up to date by primary key, in SQL.
 
 An incremental publish builds every table's new content exactly as a full publish does (same
-:func:`warehouse.master_build.build_master`), but into an in-memory catalog (:data:`FRESH`)
-instead of the building file. The building file starts as a byte copy of the live master; each
+:func:`warehouse.master_build.build_master`), but into a scratch catalog (:data:`FRESH`, a file
+next to the building one) instead of the building file. The building file starts as a byte copy of the live master; each
 declared table of it is then made equal to its fresh content by deleting the rows that changed
 or vanished and inserting the new and changed ones (by primary key), so primary keys and indexes
 are maintained rather than rebuilt, and only changed row groups are rewritten at ``CHECKPOINT``.
 
 Nothing here knows a particular table: every table in ``MASTER_TABLES + AUDIT_TABLES`` is kept
 by :func:`apply_diff` from its declaration (columns, primary key, and the run stamp column).
+The one exception is the publish's own: ``master.person_doc`` is not built in full at all on an
+incremental publish; the changed keys of the other tables (kept by ``apply_diff(keep=True)``)
+tell :func:`warehouse.person_doc.refresh_person_docs` whose documents to re-render.
 
 A previous master is only reused when its catalog is exactly the one a full publish would create
 today (:func:`schema_signature` against :func:`declared_signature`): a schema change, or a master
@@ -25,7 +28,7 @@ import duckdb
 from warehouse.schema import ALL_TABLES, RUN_ID, TableSpec, quote
 
 FRESH = "fresh"
-"""Catalog alias of the in-memory database an incremental publish builds the new content in."""
+"""Catalog alias of the scratch database an incremental publish builds the new content in."""
 
 SCHEMAS = ("master", "audit")
 
@@ -82,8 +85,14 @@ def key_join(left: str, right: str, t: TableSpec) -> str:
     return " AND ".join(f"{left}.{quote(k)} = {right}.{quote(k)}" for k in t.primary_key)
 
 
+def diff_name(qualified: str) -> str:
+    """Temp table keeping the changed keys of a table after :func:`apply_diff` (``keep``):
+    columns ``in_old``, ``in_new`` and the primary key."""
+    return "_diff_" + qualified.replace(".", "_")
+
+
 def apply_diff(con: duckdb.DuckDBPyConnection, target: str, source: str, t: TableSpec,
-               run_id: str) -> dict[str, int]:
+               run_id: str, keep: bool = False) -> dict[str, int]:
     """Make ``target``'s table ``t`` equal to ``source``'s; return inserted / deleted row counts.
 
     One full outer join of the two sides on the primary key finds the keys whose rows differ
@@ -91,7 +100,8 @@ def apply_diff(con: duckdb.DuckDBPyConnection, target: str, source: str, t: Tabl
     one side only. Those rows are deleted from ``target`` by key and inserted from ``source``.
     Unchanged rows are left alone except for their run stamp, set to ``run_id`` (a full
     publish stamps every row; only that one column is rewritten). ``source``'s rows must be
-    unique by primary key (the publish audit checks it first).
+    unique by primary key (the publish audit checks it first). ``keep``: leave the changed
+    keys in the temp table :func:`diff_name` (for what depends on the changes).
     """
     stamp = stamp_column(t)
     values = [c for c in t.column_names() if c != stamp]
@@ -121,22 +131,28 @@ def apply_diff(con: duckdb.DuckDBPyConnection, target: str, source: str, t: Tabl
     if stamp:
         con.execute(f"UPDATE {old} SET {quote(stamp)} = ? WHERE {quote(stamp)} IS DISTINCT FROM ?",
                     [run_id, run_id])
-    con.execute("DROP TABLE diff_keys")
+    if keep:
+        con.execute(f"DROP TABLE IF EXISTS {diff_name(t.qualified)}")
+        con.execute(f"ALTER TABLE diff_keys RENAME TO {diff_name(t.qualified)}")
+    else:
+        con.execute("DROP TABLE diff_keys")
     return {"inserted": inserted, "deleted": deleted}
 
 
 def apply_all(con: duckdb.DuckDBPyConnection, target: str, source: str, run_id: str,
-              seconds: dict[str, float] | None = None) -> dict[str, dict[str, int]]:
-    """:func:`apply_diff` for every declared table (its seconds into ``seconds``, if given);
-    raises if any table's row count then differs from ``source``'s (a guard: the diff must
-    reproduce the fresh content)."""
+              seconds: dict[str, float] | None = None, skip: tuple[str, ...] = (),
+              keep: bool = False) -> dict[str, dict[str, int]]:
+    """:func:`apply_diff` for every declared table but ``skip`` (its seconds into ``seconds``,
+    if given; ``keep`` as there); raises if any table's row count then differs from
+    ``source``'s (a guard: the diff must reproduce the fresh content)."""
     out = {}
-    for t in ALL_TABLES:
+    tables = [t for t in ALL_TABLES if t.qualified not in skip]
+    for t in tables:
         t0 = time.perf_counter()
-        out[t.qualified] = apply_diff(con, target, source, t, run_id)
+        out[t.qualified] = apply_diff(con, target, source, t, run_id, keep)
         if seconds is not None:
             seconds[t.qualified] = round(time.perf_counter() - t0, 3)
-    for t in ALL_TABLES:
+    for t in tables:
         a, b = (int(con.execute(f"SELECT count(*) FROM {db}.{t.qualified}").fetchone()[0])
                 for db in (target, source))
         if a != b:

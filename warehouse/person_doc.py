@@ -16,11 +16,17 @@ A lookup by ID number reads the row keyed by the number; a lookup by person id (
 reads the row keyed by the id, or, if there is none, the row keyed by the person's ID number.
 
 The document has exactly the shape :func:`unigrid.service.queries.person_picture` returns
-(``person_id``, ``n_records``, ``sources``, ``run_id``, ``golden``, ``lineage``,
-``records_by_department``, ``households``, ``houses``, ``findings``, ``events``): dates as ISO
-text, decimals as numbers, timestamps as ISO 8601 in UTC. Findings carry their published status;
-the service lays reviews made since the publish over them and masks per role on the way out.
-Built after every other master table and the carried-forward ``audit.finding``.
+(``person_id``, ``n_records``, ``sources``, ``golden``, ``lineage``, ``records_by_department``,
+``households``, ``houses``, ``findings``, ``events``) except ``run_id``: the service adds the
+row's ``run_id`` (the publishing run) when it reads the document, so a person whose picture did
+not change keeps the same stored text from one publish to the next. Dates as ISO text, decimals
+as numbers, timestamps as ISO 8601 in UTC; every list in a fixed order (ties broken down to the
+source key). Findings carry their published status; the service lays reviews made since the
+publish over them and masks per role on the way out. Built after every other master table and
+the carried-forward ``audit.finding``.
+
+An incremental publish renders only the documents of the persons a change touches
+(:func:`refresh_person_docs`); the rest of the table is carried unchanged but for the run stamp.
 """
 
 from __future__ import annotations
@@ -95,11 +101,33 @@ EVENT = _row("event_id := event_id", "run_id := run_id", "event := event",
              f'"at" := {ts_iso(chr(34) + "at" + chr(34))}')
 
 
-def person_doc_select(run_id: str) -> str:
-    """SELECT of (id_key, person_id, other_person_ids, doc, run_id) over the built master."""
+def person_doc_select(run_id: str, only: str | None = None) -> str:
+    """SELECT of (id_key, person_id, other_person_ids, doc, run_id) over the built master.
+
+    ``only``: a relation with a ``person_id`` column; when given, only those persons' documents
+    are rendered. It must be closed under what a document shows of others (the members of the
+    person's households, the persons sharing the person's ID number): :func:`touched_persons_sql`
+    gives such a set.
+    """
     rid = _lit(run_id)
+    sel = f"(SELECT person_id FROM {only})" if only else None
+
+    def keep(col: str) -> str:
+        return f"WHERE {col} IN {sel}" if sel else ""
+
+    def also(col: str) -> str:
+        return f"AND {col} IN {sel}" if sel else ""
+
+    member_filter = (f"""WHERE EXISTS (SELECT 1 FROM master.household z
+                                       WHERE z.person_id IN {sel}
+                                         AND z.household_no IS NOT DISTINCT FROM h.household_no)"""
+                     if sel else "")
+    persons = (f"""(SELECT * FROM master.person
+                    WHERE person_id IN {sel} OR id_number IN
+                          (SELECT id_number FROM master.person WHERE person_id IN {sel}))"""
+               if sel else "master.person")
     head = _row("person_id := k.person_id", "n_records := k.n_records", "sources := k.sources",
-                "run_id := k.run_id", f"golden := {_golden_sql('k')}",
+                f"golden := {_golden_sql('k')}",
                 f"lineage := {_lineage_sql('k')}")
     return f"""
     WITH recs AS (
@@ -109,6 +137,7 @@ def person_doc_select(run_id: str) -> str:
         LEFT JOIN master.source_record r
                ON r.source = l.source AND r.source_key = l.source_key
               AND r.person_id = l.person_id
+        {keep('l.person_id')}
         GROUP BY ALL
     ), by_dept AS (
         SELECT person_id,
@@ -116,13 +145,14 @@ def person_doc_select(run_id: str) -> str:
                                             || items ORDER BY department), ',') || '}}' AS m
         FROM recs GROUP BY person_id
     ), members AS (
-        SELECT h.household_no, {_array(MEMBER, 'h.is_head DESC, h.person_id')} AS members
+        SELECT h.household_no, {_array(MEMBER, 'h.is_head DESC, h.person_id, h.source, h.source_key')} AS members
         FROM master.household h LEFT JOIN master.person p USING (person_id)
+        {member_filter}
         GROUP BY h.household_no
     ), hh AS (
         SELECT x.person_id, {_array(HOUSEHOLD, 'x.household_no')} AS households
         FROM (SELECT DISTINCT person_id, household_no FROM master.household
-              WHERE person_id IS NOT NULL) x
+              WHERE person_id IS NOT NULL {also('person_id')}) x
         JOIN members m ON m.household_no IS NOT DISTINCT FROM x.household_no
         GROUP BY x.person_id
     ), houses AS (
@@ -130,16 +160,18 @@ def person_doc_select(run_id: str) -> str:
                {_array(HOUSE, 'ph.is_current DESC, ph.valid_from DESC NULLS LAST, ph.house_id, '
                               'ph.relation, ph.source, ph.source_key')} AS houses
         FROM master.person_house ph LEFT JOIN master.house h USING (house_id)
+        {keep('ph.person_id')}
         GROUP BY ph.person_id
     ), fnd AS (
         SELECT person_id, {_array(FINDING, 'rule, finding_id')} AS findings
-        FROM audit.finding WHERE person_id IS NOT NULL GROUP BY person_id
+        FROM audit.finding WHERE person_id IS NOT NULL {also('person_id')} GROUP BY person_id
     ), ev_one AS (
         SELECT e.person_id AS owner, e.* FROM master.person_event e
-        WHERE e.event IN ('merge', 'split') AND e.person_id IS NOT NULL
+        WHERE e.event IN ('merge', 'split') AND e.person_id IS NOT NULL {also('e.person_id')}
         UNION
         SELECT e.other_person_id AS owner, e.* FROM master.person_event e
         WHERE e.event IN ('merge', 'split') AND e.other_person_id IS NOT NULL
+              {also('e.other_person_id')}
     ), ev AS (
         SELECT owner AS person_id,
                {_array(EVENT, '"at" DESC NULLS LAST, event_id DESC')} AS events
@@ -158,7 +190,7 @@ def person_doc_select(run_id: str) -> str:
                     ELSE list(p.person_id) OVER (PARTITION BY p.id_number ORDER BY p.person_id
                                                  ROWS BETWEEN 1 FOLLOWING
                                                  AND UNBOUNDED FOLLOWING) END AS others
-        FROM master.person p
+        FROM {persons} p
     )
     SELECT k.id_key, k.person_id,
            CASE WHEN k.id_key = k.person_id THEN []::VARCHAR[]
@@ -175,10 +207,89 @@ def person_doc_select(run_id: str) -> str:
     LEFT JOIN hh USING (person_id)
     LEFT JOIN houses ho USING (person_id)
     LEFT JOIN fnd f USING (person_id)
-    LEFT JOIN ev USING (person_id)"""
+    LEFT JOIN ev USING (person_id)
+    {keep('k.person_id')}"""
 
 
 def build_person_doc(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     """Fill master.person_doc from the master tables built in ``con`` (last step of the build,
     after ``audit.finding`` is carried)."""
     _insert(con, "master.person_doc", person_doc_select(run_id))
+
+
+DOC_INPUTS: dict[str, tuple[str, ...]] = {
+    "master.person": ("person_id",),
+    "master.person_link": ("person_id",),
+    "master.source_record": ("person_id",),
+    "master.person_house": ("person_id",),
+    "master.household": ("person_id",),
+    "audit.finding": ("person_id",),
+    "master.person_event": ("person_id", "other_person_id"),
+}
+"""The tables a document shows, with the columns naming whose document a changed row is in
+(``master.house`` is reached through ``person_house``; household members and persons sharing an
+ID number through :func:`touched_persons_sql`'s closure)."""
+
+
+def touched_persons_sql(old: str, new: str) -> str:
+    """SELECT of the persons whose document may differ between the master in catalog ``old``
+    and the one in ``new``, given the changed keys :func:`warehouse.master_diff.apply_diff`
+    kept for every table of :data:`DOC_INPUTS` and ``master.house``.
+
+    Persons named by a changed row (old or new version), plus the persons living in a changed
+    house; then every member of their households (a document lists its households' members
+    with their names), then every person sharing an ID number with one of them (a document is
+    keyed by the number's first person and lists the others).
+    """
+    from warehouse.master_diff import diff_name
+    from warehouse.schema import ALL_TABLES
+
+    spec = {t.qualified: t for t in ALL_TABLES}
+    direct = []
+    for qualified, cols in DOC_INPUTS.items():
+        key = ", ".join(quote(k) for k in spec[qualified].primary_key)
+        for db, side in ((old, "in_old"), (new, "in_new")):
+            for c in cols:
+                direct.append(f"SELECT x.{quote(c)} AS person_id FROM {db}.{qualified} x "
+                              f"JOIN {diff_name(qualified)} d USING ({key}) WHERE d.{side}")
+    direct.append(f"SELECT person_id FROM {new}.master.person_house "
+                  f"WHERE house_id IN (SELECT house_id FROM {diff_name('master.house')})")
+    both = [old, new]
+    hh = " UNION ".join(f"SELECT household_no FROM {db}.master.household "
+                        f"WHERE person_id IN (SELECT person_id FROM direct)" for db in both)
+    members = " UNION ".join(
+        f"SELECT h.person_id FROM {db}.master.household h "
+        f"WHERE EXISTS (SELECT 1 FROM hh WHERE hh.household_no IS NOT DISTINCT FROM "
+        f"h.household_no)" for db in both)
+    ids = " UNION ".join(f"SELECT id_number FROM {db}.master.person WHERE id_number IS NOT NULL "
+                         f"AND person_id IN (SELECT person_id FROM t1)" for db in both)
+    sharing = " UNION ".join(f"SELECT person_id FROM {db}.master.person "
+                             f"WHERE id_number IN (SELECT id_number FROM ids)" for db in both)
+    return f"""
+    WITH direct AS ({" UNION ALL ".join(direct)}),
+    hh AS ({hh}),
+    t1 AS (SELECT person_id FROM direct UNION {members}),
+    ids AS ({ids})
+    SELECT DISTINCT person_id FROM (SELECT person_id FROM t1 UNION {sharing})
+    WHERE person_id IS NOT NULL"""
+
+
+def refresh_person_docs(con: duckdb.DuckDBPyConnection, run_id: str, old: str,
+                        new: str) -> dict[str, int]:
+    """Incremental publish: re-render the documents of the persons :func:`touched_persons_sql`
+    finds, in ``con``'s current catalog (the building master, every other table already
+    brought up to date), and stamp the others with ``run_id``. Returns inserted / deleted
+    counts. Equal to a full :func:`build_person_doc` (tested table against table)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE doc_touched AS " + touched_persons_sql(old, new))
+    deleted = int(con.execute(
+        "SELECT count(*) FROM master.person_doc WHERE person_id IN "
+        "(SELECT person_id FROM doc_touched)").fetchone()[0])
+    con.execute("DELETE FROM master.person_doc WHERE person_id IN "
+                "(SELECT person_id FROM doc_touched)")
+    before = int(con.execute("SELECT count(*) FROM master.person_doc").fetchone()[0])
+    _insert(con, "master.person_doc", person_doc_select(run_id, only="doc_touched"))
+    inserted = int(con.execute("SELECT count(*) FROM master.person_doc").fetchone()[0]) - before
+    con.execute("UPDATE master.person_doc SET run_id = ? WHERE run_id IS DISTINCT FROM ?",
+                [run_id, run_id])
+    con.execute("DROP TABLE doc_touched")
+    return {"inserted": inserted, "deleted": deleted}

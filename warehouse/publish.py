@@ -12,7 +12,7 @@ checks it, and only then swaps it in with ``os.replace`` (atomic on POSIX):
    - ``full``: the tables are built in the empty building file, unkeyed;
    - ``incremental`` (a previous master of today's schema exists and no full rebuild was
      asked): the building file starts as a byte copy of the live master and the new content is
-     built in an in-memory catalog (:mod:`warehouse.master_diff`);
+     built in a scratch catalog (:mod:`warehouse.master_diff`);
 3. audit the new content: every staged record linked exactly once, no link to a missing person,
    unique ids, row counts against the previous master within :class:`PublishBounds`;
 4. on success: ``full`` keys the tables; ``incremental`` deletes the changed / vanished rows of
@@ -43,6 +43,7 @@ from warehouse.connection import connect_attached
 from warehouse.master_build import (DECISIONS, PREV, WORK, add_primary_keys, build_master,
                                     columns_of, table_counts)
 from warehouse.master_diff import FRESH, apply_all, declared_signature, schema_signature
+from warehouse.person_doc import refresh_person_docs
 from warehouse.schema import MASTER_TABLES, quote, table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,6 +53,9 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 BUILD = "build"
+
+DOC_TABLE = "master.person_doc"
+"""Rendered last, and on an incremental publish only for the touched persons."""
 """Catalog alias of the file being built."""
 
 
@@ -311,6 +315,11 @@ def _previous_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
     return r[0] if r else None
 
 
+def _sql_path(path: Path) -> str:
+    """A path as the inside of a SQL string literal."""
+    return str(path).replace("'", "''")
+
+
 def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
     from warehouse.connection import retry_on_lock
     sql = f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {alias} (READ_ONLY)"
@@ -370,6 +379,7 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
     with master_lock(live):
         removed = cleanup_leftovers(live)
         building = building_path(live, run_id)
+        fresh = building.with_name(building.name + ".fresh")
         counts: dict[str, int] = {}
         checks: list[CheckResult] = []
         previous: str | None = None
@@ -400,9 +410,13 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
                 if has_dec:
                     _attach(con, Path(settings.decisions_db), DECISIONS)
                 if incremental:  # build the new content beside the copy, then diff
-                    con.execute(f"ATTACH ':memory:' AS {FRESH}")
+                    # a scratch file next to the building one, not ':memory:': the fresh
+                    # tables live on disk and only DuckDB's buffer pool is in RAM
+                    fresh.unlink(missing_ok=True)
+                    con.execute(f"ATTACH '{_sql_path(fresh)}' AS {FRESH}")
                     con.execute(f"USE {FRESH}")
-                counts = build_master(con, run_id, has_prev, has_dec)
+                counts = build_master(con, run_id, has_prev, has_dec,
+                                      person_doc=not incremental)
                 lap("build")
                 step("built")
                 prev_counts = table_counts(con, PREV) if has_prev else {}
@@ -417,8 +431,15 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
                 if incremental:
                     con.execute(f"USE {BUILD}")
                     per_table: dict[str, float] = {}
-                    changes = apply_all(con, BUILD, FRESH, run_id, per_table)
+                    changes = apply_all(con, BUILD, FRESH, run_id, per_table,
+                                        skip=(DOC_TABLE,), keep=True)
+                    t_doc = time.perf_counter()
+                    changes[DOC_TABLE] = refresh_person_docs(con, run_id, PREV, FRESH)
+                    per_table[DOC_TABLE] = round(time.perf_counter() - t_doc, 3)
+                    counts[DOC_TABLE] = int(con.execute(
+                        f"SELECT count(*) FROM {DOC_TABLE}").fetchone()[0])
                     con.execute(f"DETACH {FRESH}")
+                    fresh.unlink(missing_ok=True)
                     lap("apply")
                     slow = sorted(per_table.items(), key=lambda kv: -kv[1])[:3]
                     steps.update({f"apply {t}": s for t, s in slow})
@@ -449,7 +470,7 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
             swap_in(building, live)
             lap("swap")
         except BaseException as exc:
-            for p in (building, Path(str(building) + ".wal")):
+            for p in (building, Path(str(building) + ".wal"), fresh, Path(str(fresh) + ".wal")):
                 p.unlink(missing_ok=True)
             if isinstance(exc, Exception):
                 msg = (str(exc) if isinstance(exc, PublishCheckFailed)

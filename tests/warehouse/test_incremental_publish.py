@@ -35,7 +35,7 @@ RUN1, RUN2 = "20261120", "20261121"
 PERSONS = 40
 MOVE_EVERY_RUN = ("master.person_event", "master.person_doc")
 """Tables whose rows change every run even when no record did: the factory writes new events
-for each run, and a person document embeds the run id."""
+for each run, and those events are in the documents of the persons they name."""
 
 
 def _grow(s: Settings) -> None:
@@ -129,6 +129,9 @@ def test_incremental_day2_equals_full_rebuild_in_every_table(tmp_path: Path, cas
         assert len(day1[q]) + a.changes[q]["inserted"] - a.changes[q]["deleted"] \
             == a.counts[q], q
     assert set(a.changes) == {t.qualified for t in ALL_TABLES}
+    # documents are re-rendered for the touched persons only, not for everyone
+    docs = a.changes["master.person_doc"]
+    assert docs["inserted"] < a.counts["master.person_doc"], docs
     assert a.steps.keys() >= {"copy", "build", "checks", "apply", "checkpoint", "swap"}
     assert b.steps.keys() >= {"build", "checks", "keys", "checkpoint", "swap"}
 
@@ -205,11 +208,11 @@ def test_error_while_applying_the_diff_keeps_master_byte_identical(
     _grow(settings)
     real, calls = master_diff.apply_diff, []
 
-    def breaking(con, target, source, t, run_id):  # the third table fails half-way
+    def breaking(con, target, source, t, run_id, keep=False):  # the third table fails
         calls.append(t.qualified)
         if len(calls) == 3:
             raise OSError("disk full")
-        return real(con, target, source, t, run_id)
+        return real(con, target, source, t, run_id, keep)
 
     monkeypatch.setattr(master_diff, "apply_diff", breaking)
     with pytest.raises(OSError, match="disk full"):

@@ -60,6 +60,11 @@ def find_person_ids(cur: duckdb.DuckDBPyConnection, key: str) -> list[str]:
         [key.upper()]).fetchall()]
 
 
+DOC = """left(doc, -1) || ',"run_id":' || CAST(to_json(run_id) AS VARCHAR) || '}'"""
+"""The stored document with the publishing run's id added (kept out of the stored text so an
+unchanged person's document stays unchanged from one publish to the next)."""
+
+
 def person_doc(cur: duckdb.DuckDBPyConnection, key: str) -> tuple[str, str, list[str]] | None:
     """(person id, JSON document, other person ids) of an ID number or a person id from
     ``master.person_doc`` (one point query by ID number; merges followed for a person id), or
@@ -70,14 +75,15 @@ def person_doc(cur: duckdb.DuckDBPyConnection, key: str) -> tuple[str, str, list
         pid = resolve_person_id(cur, key)
         if pid is None:
             return None
-        got = cur.execute("SELECT doc FROM master.person_doc WHERE id_key = ?", [pid]).fetchone()
+        got = cur.execute(f"SELECT {DOC} FROM master.person_doc WHERE id_key = ?",
+                          [pid]).fetchone()
         if got is None:  # stored under the person's ID number
             idn = cur.execute("SELECT id_number FROM master.person WHERE person_id = ?",
                               [pid]).fetchone()
-            got = cur.execute("SELECT doc FROM master.person_doc WHERE id_key = ? "
+            got = cur.execute(f"SELECT {DOC} FROM master.person_doc WHERE id_key = ? "
                               "AND person_id = ?", [idn[0] if idn else None, pid]).fetchone()
         return (pid, got[0], []) if got else None
-    got = cur.execute("SELECT person_id, doc, other_person_ids FROM master.person_doc "
+    got = cur.execute(f"SELECT person_id, {DOC}, other_person_ids FROM master.person_doc "
                       "WHERE id_key = ?", [key.upper()]).fetchone()
     return (got[0], got[1], list(got[2] or [])) if got else None
 

@@ -25,8 +25,14 @@ with short-lived connections; the nightly run reads them briefly)."""
 
 
 def is_lock_conflict(exc: BaseException) -> bool:
-    """True for DuckDB's 'Could not set lock on file' (another process holds the file)."""
-    return isinstance(exc, duckdb.IOException) and "Could not set lock" in str(exc)
+    """True for DuckDB's 'Could not set lock on file' (another process holds the file), and
+    for 'a different configuration than existing connections' (another connection of this
+    process holds it, e.g. read-write while this one asks read-only: the service's access-log
+    mover opens the decisions database for a moment every second)."""
+    text = str(exc)
+    return ((isinstance(exc, duckdb.IOException) and "Could not set lock" in text)
+            or (isinstance(exc, duckdb.ConnectionException)
+                and "different configuration" in text))
 
 
 def retry_on_lock(fn: Callable[[], T], wait: float = LOCK_WAIT_SECONDS) -> T:
@@ -37,7 +43,7 @@ def retry_on_lock(fn: Callable[[], T], wait: float = LOCK_WAIT_SECONDS) -> T:
     while True:
         try:
             return fn()
-        except duckdb.IOException as exc:
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not is_lock_conflict(exc) or time.monotonic() + delay > deadline:
                 raise
             time.sleep(delay)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -203,8 +204,10 @@ def mask_series(kind: Kind | None, s: pd.Series) -> pd.Series:
     return _SERIES[kind](s)
 
 
+@lru_cache(maxsize=4096)
 def field_kind(field: str) -> Kind | None:
-    """``id``, ``name``, ``phone``, ``key`` or None for a canonical or service field name."""
+    """``id``, ``name``, ``phone``, ``key`` or None for a canonical or service field name
+    (cached: documents and records repeat a few dozen field names)."""
     if field in ID_FIELDS or field.endswith("_id_number"):
         return "id"
     if field in NAME_FIELDS:

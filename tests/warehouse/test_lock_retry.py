@@ -52,3 +52,19 @@ def test_gives_up_after_the_bound(held) -> None:
     assert is_lock_conflict(err.value)
     assert time.monotonic() - t0 < 5
     p.join()
+
+
+def test_waits_for_another_connection_of_this_process(tmp_path: Path) -> None:
+    """A read-write connection of this process (the service's access-log mover) makes a
+    read-only open fail with 'different configuration' until it closes: that is waited for."""
+    import threading
+
+    path = tmp_path / "d.duckdb"
+    rw = duckdb.connect(str(path))
+    with pytest.raises(duckdb.ConnectionException) as err:
+        connect(path, read_only=True, lock_wait=0.2)
+    assert is_lock_conflict(err.value)
+    threading.Timer(0.5, rw.close).start()
+    con = connect(path, read_only=True, lock_wait=20)
+    assert con.execute("SELECT 42").fetchone() == (42,)
+    con.close()

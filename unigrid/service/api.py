@@ -21,9 +21,8 @@ from unigrid.service import queries as q
 from unigrid.service.app import ServiceState, principal_info, svc
 from unigrid.service.auth import Principal
 from unigrid.service.overlay import apply_review
-from unigrid.service.policy import allowed, mask_record, mask_value
+from unigrid.service.policy import allowed, mask_record
 from unigrid.service.store import retry_locked
-from warehouse.masking import field_kind
 
 router = APIRouter()
 bearer = HTTPBearer(auto_error=False, description="API token from `unigrid users token NAME`")
@@ -158,35 +157,6 @@ def json_bytes(obj: Any) -> bytes:
                       separators=(",", ":")).encode("utf-8")
 
 
-_KINDS: dict[str, str | None] = {}
-"""Field name -> :func:`warehouse.masking.field_kind` (a document repeats a few dozen names)."""
-
-
-def mask_picture(role: str, pic: dict[str, Any]) -> dict[str, Any]:
-    """``policy.mask_record(role, pic)``, faster: each field name's kind is looked up once per
-    process, and only personal fields with a value go through ``policy.mask_value`` (which
-    decides). Equal to ``mask_record`` (tested on every published document and role)."""
-    kinds = _KINDS
-
-    def walk(obj: Any) -> Any:
-        if isinstance(obj, dict):
-            out = {}
-            for k, v in obj.items():
-                if isinstance(v, (dict, list)):
-                    out[k] = walk(v)
-                    continue
-                kind = kinds.get(k, "?")
-                if kind == "?":
-                    kind = kinds[k] = field_kind(k)
-                out[k] = v if kind is None or v is None else mask_value(role, k, v)
-            return out
-        if isinstance(obj, list):
-            return [walk(x) for x in obj]
-        return obj
-
-    return walk(pic)
-
-
 def load_picture(s: ServiceState, key: str) -> tuple[str, dict[str, Any], list[str]] | None:
     """(person id, picture, other person ids) of an ID number or person id: the published
     document (one point query), or the per-part queries on a master published without it."""
@@ -223,7 +193,7 @@ async def get_person(request: Request,
         pic["findings"] = await run_in_threadpool(_open_findings, s, pic["findings"])
     pic["other_person_ids"] = others
     await s.access.alog(p.username, p.role, "view_person", [pid], purpose)
-    return Response(json_bytes(mask_picture(p.role, pic)), media_type="application/json")
+    return Response(json_bytes(mask_record(p.role, pic)), media_type="application/json")
 
 
 def query_pinyin(name: str) -> tuple[str, str, str | None]:

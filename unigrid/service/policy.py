@@ -68,7 +68,9 @@ def mask_record(role: str, record: dict[str, Any], full: Iterable[str] = ()) -> 
             for k, v in obj.items():
                 if isinstance(v, (dict, list)):
                     out[k] = walk(v)
-                elif field_kind(k) in extra or (field_kind(k) == "key" and "id" in extra):
+                    continue
+                kind = field_kind(k)  # cached per field name
+                if kind is None or v is None or kind in extra or (kind == "key" and "id" in extra):
                     out[k] = v
                 else:
                     out[k] = mask_value(role, k, v)

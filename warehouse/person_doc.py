@@ -105,9 +105,9 @@ def person_doc_select(run_id: str, only: str | None = None) -> str:
     """SELECT of (id_key, person_id, other_person_ids, doc, run_id) over the built master.
 
     ``only``: a relation with a ``person_id`` column; when given, only those persons' documents
-    are rendered. It must be closed under what a document shows of others (the members of the
-    person's households, the persons sharing the person's ID number): :func:`touched_persons_sql`
-    gives such a set.
+    are rendered (each as in a full build: the households and ID-number groups a document shows
+    are read whole). Which persons need a new document after a change is
+    :func:`touched_persons_sql`'s business.
     """
     rid = _lit(run_id)
     sel = f"(SELECT person_id FROM {only})" if only else None
@@ -211,10 +211,24 @@ def person_doc_select(run_id: str, only: str | None = None) -> str:
     {keep('k.person_id')}"""
 
 
-def build_person_doc(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+SLICE_PERSONS = 200_000
+"""A full build renders the documents in slices of about this many persons (by a hash of the
+person id), so its memory does not grow with the city."""
+
+
+def build_person_doc(con: duckdb.DuckDBPyConnection, run_id: str,
+                     slice_persons: int = SLICE_PERSONS) -> None:
     """Fill master.person_doc from the master tables built in ``con`` (last step of the build,
-    after ``audit.finding`` is carried)."""
-    _insert(con, "master.person_doc", person_doc_select(run_id))
+    after ``audit.finding`` is carried), one slice of persons at a time (a document needs only
+    its own person in ``only``: the rendering reads the whole households and ID-number groups
+    it shows)."""
+    n = int(con.execute("SELECT count(*) FROM master.person").fetchone()[0])
+    slices = max(1, -(-n // max(1, slice_persons)))
+    for i in range(slices):
+        con.execute("CREATE OR REPLACE TEMP TABLE doc_slice AS SELECT person_id FROM master.person "
+                    f"WHERE hash(person_id) % {slices} = {i}")
+        _insert(con, "master.person_doc", person_doc_select(run_id, only="doc_slice"))
+    con.execute("DROP TABLE IF EXISTS doc_slice")
 
 
 DOC_INPUTS: dict[str, tuple[str, ...]] = {

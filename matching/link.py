@@ -111,23 +111,6 @@ valid ID numbers: a possible double registration (重户) whatever the model's w
 houses usually differ, which pulls the weight below the review band)."""
 
 
-def add_two_id_candidates(con: duckdb.DuckDBPyConnection, pairs: pd.DataFrame) -> pd.DataFrame:
-    """Add the :data:`TWO_ID_CANDIDATES_SQL` pairs the model did not keep, in the review band.
-
-    They are never linked by this (band ``review``); a human decides from the review queue.
-    """
-    cand = con.execute(TWO_ID_CANDIDATES_SQL).df()
-    if cand.empty:
-        return pairs
-    have = pairs[["record_id_l", "record_id_r"]].drop_duplicates()
-    new = cand.merge(have, how="left", indicator=True)
-    new = new[new["_merge"] == "left_only"].drop(columns="_merge")
-    if new.empty:
-        return pairs
-    new = new.assign(method="identity_candidate", band="review")
-    return pd.concat([pairs, new], ignore_index=True)
-
-
 def _decisions_as_ids(con: duckdb.DuckDBPyConnection, decisions: pd.DataFrame) -> pd.DataFrame:
     """Effective decisions mapped to record ids (pairs whose records exist in std.record)."""
     cols = ["record_id_l", "record_id_r", "verdict", "decision_id"]

@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from matching.link import add_two_id_candidates
+from matching.link import Thresholds, _pair_sql
 
 ROWS = [
     # record_id, kind, name, birth_date, sex, id_key
@@ -31,14 +31,19 @@ def con() -> duckdb.DuckDBPyConnection:
     return c
 
 
-def _pairs(*ids: tuple[int, int]) -> pd.DataFrame:
-    return pd.DataFrame({"record_id_l": [a for a, _ in ids], "record_id_r": [b for _, b in ids],
-                         "match_weight": [9.0] * len(ids), "method": ["model"] * len(ids),
-                         "band": ["match"] * len(ids)})
+def _new_pairs(con, *model: tuple[int, int]) -> pd.DataFrame:
+    """The stage's new-pair SQL over model pairs ``model`` (weight 9: match band) and no
+    deterministic pairs: what it adds from the two-ID candidates, and how it bands them."""
+    rows = ", ".join(f"({a}, {b}, 9.0)" for a, b in model)
+    con.execute("CREATE OR REPLACE TEMP TABLE model_pairs AS SELECT * FROM "
+                f"(VALUES {rows}) t(record_id_l, record_id_r, match_weight)")
+    con.execute("CREATE OR REPLACE TEMP TABLE det_pairs "
+                "(record_id_l BIGINT, record_id_r BIGINT, verdict VARCHAR)")
+    return con.execute(_pair_sql(Thresholds(), "") + " ORDER BY record_id_l, record_id_r").df()
 
 
 def test_adds_only_registry_two_id_pairs_in_the_review_band(con) -> None:
-    out = add_two_id_candidates(con, _pairs((6, 7)))
+    out = _new_pairs(con, (6, 7))
     added = out[out.method == "identity_candidate"]
     assert added[["record_id_l", "record_id_r"]].values.tolist() == [[1, 2]]
     assert added.band.tolist() == ["review"]
@@ -46,5 +51,5 @@ def test_adds_only_registry_two_id_pairs_in_the_review_band(con) -> None:
 
 
 def test_a_pair_the_model_kept_is_not_duplicated(con) -> None:
-    out = add_two_id_candidates(con, _pairs((1, 2)))
+    out = _new_pairs(con, (1, 2))
     assert len(out) == 1 and out.method.tolist() == ["model"]

@@ -9,9 +9,7 @@ master byte-identical, and so does a publish killed after its copy was changed.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -21,7 +19,7 @@ import pytest
 
 from tests.warehouse.conftest import settings_at, sha256
 from tests.warehouse.factory import execute, make_work_db
-from tests.warehouse.test_isolation import KILLED_CHILD, _spawn, _wait_for
+from tests.warehouse.test_isolation import kill_publish_at
 from unigrid.settings import Settings
 from unigrid.stages import RunContext
 from warehouse import master_diff
@@ -231,10 +229,7 @@ def test_killed_incremental_publish_keeps_master_and_next_run_succeeds(
     publish(settings, RUN1)
     before = sha256(settings.master_db)
     _grow(settings)
-    child = _spawn(KILLED_CHILD, str(settings.home), stop_at, RUN2)
-    _wait_for(settings.home / "child.at", child)
-    os.kill(child.pid, signal.SIGKILL)
-    assert child.wait(timeout=60) == -signal.SIGKILL
+    kill_publish_at(settings, stop_at, RUN2)
     assert sha256(settings.master_db) == before
     with open_master(settings) as con:
         assert latest_run(con)["run_id"] == RUN1

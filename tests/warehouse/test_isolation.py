@@ -98,6 +98,14 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+def kill_publish_at(settings: Settings, stop_at: str, run_id: str) -> None:
+    """Run ``publish(run_id)`` in a child process and SIGKILL it at hook step ``stop_at``."""
+    child = _spawn(KILLED_CHILD, str(settings.home), stop_at, run_id)
+    _wait_for(settings.home / "child.at", child)
+    os.kill(child.pid, signal.SIGKILL)
+    assert child.wait(timeout=60) == -signal.SIGKILL
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_at", ["built", "before_swap"])
 def test_killed_publish_leaves_master_unchanged_and_next_run_succeeds(
@@ -105,10 +113,7 @@ def test_killed_publish_leaves_master_unchanged_and_next_run_succeeds(
     publish(settings, RUN1)
     before = sha256(settings.master_db)
     make_work_db(settings.work_db, persons=41, run_id=RUN2, replace=False)
-    child = _spawn(KILLED_CHILD, str(settings.home), stop_at, RUN2)
-    _wait_for(settings.home / "child.at", child)
-    os.kill(child.pid, signal.SIGKILL)
-    assert child.wait(timeout=60) == -signal.SIGKILL
+    kill_publish_at(settings, stop_at, RUN2)
     # the live master is untouched and readable; the half-built file is left behind
     assert sha256(settings.master_db) == before
     with open_master(settings) as con:

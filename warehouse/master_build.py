@@ -175,9 +175,10 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(duckdb_ddl(AUDIT_TABLES))
 
 
-def _insert(con: duckdb.DuckDBPyConnection, qualified: str, select: str) -> None:
+def _insert(con: duckdb.DuckDBPyConnection, qualified: str, select: str) -> int:
+    """INSERT ``select`` into a declared table by its column names; the rows inserted."""
     cols = ", ".join(quote(c) for c in table(qualified).column_names())
-    con.execute(f"INSERT INTO {qualified} ({cols}) {select}")
+    return int(con.execute(f"INSERT INTO {qualified} ({cols}) {select}").fetchone()[0])
 
 
 def build_person(con: duckdb.DuckDBPyConnection, run_id: str) -> None:

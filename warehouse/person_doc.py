@@ -295,14 +295,9 @@ def refresh_person_docs(con: duckdb.DuckDBPyConnection, run_id: str, old: str,
     brought up to date), and stamp the others with ``run_id``. Returns inserted / deleted
     counts. Equal to a full :func:`build_person_doc` (tested table against table)."""
     con.execute("CREATE OR REPLACE TEMP TABLE doc_touched AS " + touched_persons_sql(old, new))
-    deleted = int(con.execute(
-        "SELECT count(*) FROM master.person_doc WHERE person_id IN "
-        "(SELECT person_id FROM doc_touched)").fetchone()[0])
-    con.execute("DELETE FROM master.person_doc WHERE person_id IN "
-                "(SELECT person_id FROM doc_touched)")
-    before = int(con.execute("SELECT count(*) FROM master.person_doc").fetchone()[0])
-    _insert(con, "master.person_doc", person_doc_select(run_id, only="doc_touched"))
-    inserted = int(con.execute("SELECT count(*) FROM master.person_doc").fetchone()[0]) - before
+    deleted = int(con.execute("DELETE FROM master.person_doc WHERE person_id IN "
+                              "(SELECT person_id FROM doc_touched)").fetchone()[0])
+    inserted = _insert(con, "master.person_doc", person_doc_select(run_id, only="doc_touched"))
     con.execute("UPDATE master.person_doc SET run_id = ? WHERE run_id IS DISTINCT FROM ?",
                 [run_id, run_id])
     con.execute("DROP TABLE doc_touched")

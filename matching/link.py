@@ -35,6 +35,7 @@ from matching.model import (BLOCKING_RULES, MODEL_INPUT_SQL, TF_COLUMNS, make_li
                             release_linker, score_into, term_frequency_sql)
 from matching.stable_ids import assign_person_ids
 from matching.survivorship import golden_sql
+from warehouse.connection import table_exists
 
 log = logging.getLogger(__name__)
 
@@ -163,12 +164,6 @@ LINK_LOGIC = "2"
 """Bump when the pair logic changes in a way the fingerprint's SQL texts do not show."""
 
 
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE "
-                            "table_schema = ? AND table_name = ?", [schema, table])
-                .fetchall()[0][0])
-
-
 VOLATILE_COLUMNS = ("run_id",)
 """``std.record`` columns left out of the record hash: they say when a record was
 standardised, not what it says (nothing in linkage or survivorship reads them)."""
@@ -182,7 +177,7 @@ def _std_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 def std_delta_full(con: duckdb.DuckDBPyConnection) -> bool:
     """True unless ``std.delta_meta`` exists and says the standardise stage was incremental."""
-    if not _exists(con, "std", "delta_meta"):
+    if not table_exists(con, "std", "delta_meta"):
         return True
     row = con.execute('SELECT "full" FROM std.delta_meta ORDER BY run_id DESC LIMIT 1').fetchall()
     return not row or bool(row[0][0])
@@ -216,7 +211,7 @@ def link_fingerprint(con: duckdb.DuckDBPyConnection, model: dict[str, Any],
 
 def _incremental_possible(con: duckdb.DuckDBPyConnection, fingerprint: str) -> bool:
     needed = ("link_state", "record_state", "pair", "person_link", "person")
-    if not all(_exists(con, "link", t) for t in needed):
+    if not all(table_exists(con, "link", t) for t in needed):
         return False
     row = con.execute("SELECT fingerprint FROM link.link_state").fetchall()
     return len(row) == 1 and row[0][0] == fingerprint
@@ -432,7 +427,7 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
     out.counts["records_dirty"] = int(con.execute("SELECT count(*) FROM dirty_ids")
                                       .fetchall()[0][0])
     con.execute("DELETE FROM link.link_state")  # until this run finishes
-    if _exists(con, "link", "person_link"):
+    if table_exists(con, "link", "person_link"):
         con.execute("CREATE OR REPLACE TEMP TABLE prev_links AS "
                     "SELECT source, source_key, person_id FROM link.person_link")
     else:

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from warehouse.connection import quote_ident
+from warehouse.connection import quote_ident, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -304,11 +304,6 @@ def _ddl(columns: dict[str, str]) -> str:
     return ", ".join(f"{quote_ident(c)} {t}" for c, t in columns.items())
 
 
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-                            "AND table_name = ?", [schema, table]).fetchall()[0][0])
-
-
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
@@ -324,7 +319,7 @@ def ensure_std_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create ``std.record_key``, ``std.delta`` and ``std.delta_meta`` when missing. A new key
     map is seeded from an existing ``std.record`` (its ids are kept)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS std")
-    if not _exists(con, "std", "record_key"):
+    if not table_exists(con, "std", "record_key"):
         con.execute(f"CREATE TABLE std.record_key ({_ddl(KEY_COLUMNS)})")
         if {"source", "source_key", "record_id"} <= {c for c, _ in _columns(con, "std", "record")}:
             con.execute("INSERT INTO std.record_key SELECT DISTINCT CAST(source AS VARCHAR), "
@@ -350,12 +345,12 @@ def rollback_run(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     try:
         if meta[0][0]:
             con.execute("DROP TABLE IF EXISTS std.record")
-            if _exists(con, "std", "record_undo"):
+            if table_exists(con, "std", "record_undo"):
                 con.execute("ALTER TABLE std.record_undo RENAME TO record")
         else:
             con.execute("DELETE FROM std.record WHERE record_id IN (SELECT record_id FROM "
                         "std.delta WHERE change IN ('new', 'changed'))")
-            if _exists(con, "std", "record_undo"):
+            if table_exists(con, "std", "record_undo"):
                 con.execute("INSERT INTO std.record SELECT * FROM std.record_undo")
         con.execute("DROP TABLE IF EXISTS std.record_undo")
         con.execute("DELETE FROM std.delta")
@@ -466,7 +461,7 @@ def apply_std(con: duckdb.DuckDBPyConnection, std: pd.DataFrame | Iterable[pd.Da
         con.execute("DELETE FROM std.delta")
         con.execute("DROP TABLE IF EXISTS std.record_undo")
         if full:
-            had = _exists(con, "std", "record")
+            had = table_exists(con, "std", "record")
             if had:
                 con.execute("ALTER TABLE std.record RENAME TO record_undo")
             con.execute(f"""

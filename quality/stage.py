@@ -15,6 +15,7 @@ import duckdb
 from connectors.contract import Contract, ContractError, load_contract
 from quality.report import overall_status, write_report
 from quality.validate import ReconcileError, ValidationResult, validate_source
+from warehouse.connection import table_exists
 
 if TYPE_CHECKING:
     from unigrid.settings import Settings
@@ -42,9 +43,7 @@ def load_contracts_lenient(folder: Path, names: tuple[str, ...] | None,
 
 def extracted_sources(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, dict[str, Any]]:
     """``meta.source_run`` rows of the run by source (status, error); empty if none."""
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = "
-                         "'meta' AND table_name = 'source_run'").fetchone()[0]
-    if not exists:
+    if not table_exists(con, "meta", "source_run"):
         return {}
     rows = con.execute("SELECT source, status, error FROM meta.source_run WHERE run_id = ?",
                        [run_id]).fetchall()

@@ -39,6 +39,7 @@ from quality.suites import (
     raw_col,
     suite_specs,
 )
+from warehouse.connection import table_exists
 from warehouse.masking import field_kind, mask_series
 
 log = logging.getLogger(__name__)
@@ -560,9 +561,7 @@ def write_expectations(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
 
 def _remove_disappeared(con: duckdb.DuckDBPyConnection, source: str, run_id: str) -> int:
     """Delete staged records whose key disappeared from the source in this run; return the count."""
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = "
-                         "'meta' AND table_name = 'disappeared'").fetchone()[0]
-    if not exists:
+    if not table_exists(con, "meta", "disappeared"):
         return 0
     sub = "SELECT source_key FROM meta.disappeared WHERE source = ? AND run_id = ?"
     n = con.execute(f"SELECT count(*) FROM staged.{_q(source)} WHERE _source_key IN ({sub})",

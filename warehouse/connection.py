@@ -85,6 +85,13 @@ def work_db(path: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """True if table (or view) ``schema.name`` exists in ``con``'s catalogs."""
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_schema = ? AND table_name = ?",
+                            [schema, name]).fetchone()[0])
+
+
 def quote_ident(name: str) -> str:
     """Quote an SQL identifier (source column names are Chinese or arbitrary)."""
     return '"' + name.replace('"', '""') + '"'

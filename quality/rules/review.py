@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from warehouse.connection import connect
+from warehouse.connection import connect, table_exists
 
 STATUSES = ("open", "confirmed", "dismissed")
 """Statuses an auditor may set (``open`` undoes an earlier confirm or dismiss)."""
@@ -79,10 +79,7 @@ def latest_reviews(decisions_db: Path | str) -> pd.DataFrame:
         return empty
     con = connect(p, read_only=True)
     try:
-        have = con.execute("SELECT count(*) FROM information_schema.tables WHERE "
-                           "table_schema = 'audit' AND table_name = 'finding_review'"
-                           ).fetchall()[0][0]
-        if not have:
+        if not table_exists(con, "audit", "finding_review"):
             return empty
         return con.execute(
             'SELECT review_id, finding_id, status, reason, "user", "at", evidence_hash '

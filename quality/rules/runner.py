@@ -219,16 +219,13 @@ def check_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     from connectors.contract import load_contracts
     from quality.rules.review import latest_reviews
     from unigrid.stages import StageFailed, StageResult
-    from warehouse.connection import work_db
+    from warehouse.connection import table_exists, work_db
 
     contracts = {c.name: c for c in load_contracts(settings.contracts_dir)}
     reviews = latest_reviews(settings.decisions_db)
     key = finding_key(settings)
     with work_db(settings.work_db) as con:
-        have = con.execute("SELECT count(*) FROM information_schema.tables WHERE "
-                           "table_schema = 'link' AND table_name = 'person_link'"
-                           ).fetchall()[0][0]
-        if not have:
+        if not table_exists(con, "link", "person_link"):
             raise StageFailed("check: no link.person_link (run the match stage first)")
         counts = run_checks(con, ctx.run_id, ctx.business_date, contracts, key, reviews,
                             overrides=rule_overrides(settings.extra))

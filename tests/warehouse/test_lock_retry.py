@@ -1,4 +1,4 @@
-"""Opening a DuckDB file another process holds waits for it, within a bound."""
+"""Opening a DuckDB file another process holds waits for it, within a bound; table_exists."""
 
 from __future__ import annotations
 
@@ -68,3 +68,14 @@ def test_waits_for_another_connection_of_this_process(tmp_path: Path) -> None:
     con = connect(path, read_only=True, lock_wait=20)
     assert con.execute("SELECT 42").fetchone() == (42,)
     con.close()
+
+
+@pytest.mark.parametrize("schema, name, exists", [
+    ("s", "t", True), ("s", "v", True), ("s", "missing", False), ("main", "t", False),
+])
+def test_table_exists(schema: str, name: str, exists: bool) -> None:
+    from warehouse.connection import table_exists
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA s; CREATE TABLE s.t (x INT); CREATE VIEW s.v AS SELECT 1 AS y")
+    assert table_exists(con, schema, name) is exists

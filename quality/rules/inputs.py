@@ -22,11 +22,14 @@ Everything is SQL in DuckDB; nothing is pulled into Python.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple
 
 import duckdb
 
-from warehouse.connection import quote_ident
+from warehouse.connection import quote_ident, table_exists
 
 REC_FIELDS: dict[str, str] = {
     "household_no": "VARCHAR", "relation_to_head": "VARCHAR", "registry_status": "VARCHAR",
@@ -51,6 +54,33 @@ DEATH_KINDS = ("death_certificate", "cremation")
 """Kinds whose ``death_date`` is direct evidence of death."""
 
 
+class Role(NamedTuple):
+    """What the rules need of a source contract: its kind and department."""
+
+    kind: str
+    department: str
+
+
+def contract_roles(folder: Path | str) -> dict[str, Role]:
+    """Source name -> :class:`Role` from the contract files ``folder/*.yaml``.
+
+    Reads only ``name``, ``kind`` and ``department`` with a plain YAML parser: the full
+    contract model (``connectors.contract``, pydantic) costs more than a second to import, and
+    the extract stage has validated the same files before this stage runs. A file without
+    these keys is skipped (no rule could use its records).
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    out: dict[str, Role] = {}
+    for p in sorted(Path(folder).glob("*.yaml")):
+        d = yaml.load(p.read_text(encoding="utf-8"), Loader=loader) or {}
+        if isinstance(d, dict) and all(isinstance(d.get(k), str)
+                                       for k in ("name", "kind", "department")):
+            out[d["name"]] = Role(d["kind"], d["department"])
+    return out
+
+
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
     return {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
@@ -65,11 +95,12 @@ def staged_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def source_select_sql(table: str, columns: set[str], kind: str, department: str,
-                      run_id: str, dedupe: bool = True) -> str:
+                      run_id: str, dedupe: bool = True, keys: str | None = None) -> str:
     """SELECT of one staged table's current rows (latest version per key up to ``run_id``).
 
     ``dedupe=False`` skips the window that keeps the latest row per key (for a table already
     holding one row per key, as validation writes it: the window costs more than the rest).
+    ``keys``: only the keys listed for this source in that table (``source``, ``source_key``).
     """
     lit = lambda s: "'" + str(s).replace("'", "''") + "'"  # noqa: E731
     q = quote_ident
@@ -79,7 +110,11 @@ def source_select_sql(table: str, columns: set[str], kind: str, department: str,
            + " AS row_hash"]
     for f, typ in REC_FIELDS.items():
         sel.append(f"TRY_CAST({q(f)} AS {typ}) AS {f}" if f in columns else f"NULL::{typ} AS {f}")
-    where = f"WHERE CAST(_run_id AS VARCHAR) <= {lit(run_id)}" if "_run_id" in columns else ""
+    conds = [f"CAST(_run_id AS VARCHAR) <= {lit(run_id)}"] if "_run_id" in columns else []
+    if keys is not None:
+        conds.append(f"CAST(_source_key AS VARCHAR) IN (SELECT source_key FROM {keys} "
+                     f"WHERE source = {lit(table)})")
+    where = f"WHERE {' AND '.join(conds)}" if conds else ""
     if not dedupe:
         return f"SELECT {', '.join(sel)} FROM staged.{q(table)} {where}"
     order = "ORDER BY CAST(_run_id AS VARCHAR) DESC" if "_run_id" in columns else ""
@@ -94,21 +129,34 @@ def has_duplicate_keys(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return n != k
 
 
-def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
-                   contracts: Mapping[str, Any]) -> dict[str, int]:
-    """Create ``chk_rec``, ``chk_pair`` and ``chk_death`` for the run; return row counts.
+STATE_VERSION = 1
+"""Bump when the definition of ``"check".rec`` changes: the next run rebuilds it in full."""
 
-    ``contracts`` maps source name -> contract (``kind``, ``department``); staged tables
-    without a contract are skipped (their kind is unknown, so no rule can use them).
-    """
+
+def inputs_fingerprint(contracts: Mapping[str, Any]) -> str:
+    """Hash of what ``"check".rec`` is built from besides the data: contract kinds and
+    departments, :data:`REC_FIELDS`, :data:`STD_FIELDS` and :data:`STATE_VERSION`."""
+    roles = sorted((str(n), str(c.kind), str(c.department)) for n, c in contracts.items())
+    text = json.dumps([STATE_VERSION, roles, REC_FIELDS, STD_FIELDS], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _rec_sql(con: duckdb.DuckDBPyConnection, run_id: str, contracts: Mapping[str, Any],
+             keys: str | None = None) -> str:
+    """SELECT of ``chk_rec`` rows: every current record, or only those whose
+    ``(source, source_key)`` is in the table ``keys``."""
     parts = []
     for t in staged_tables(con):
         c = contracts.get(t)
         cols = _columns(con, "staged", t)
         if c is None or "_source_key" not in cols:
             continue
-        parts.append(source_select_sql(t, cols, c.kind, c.department, run_id,
-                                       dedupe=has_duplicate_keys(con, t)))
+        if keys is None:
+            parts.append(source_select_sql(t, cols, c.kind, c.department, run_id,
+                                           dedupe=has_duplicate_keys(con, t)))
+            continue
+        parts.append(source_select_sql(t, cols, c.kind, c.department, run_id, dedupe=True,
+                                       keys=keys))
     if not parts:
         empty = ", ".join([f"NULL::VARCHAR AS {c}" for c in
                            ("source", "source_key", "kind", "department", "row_hash")]
@@ -119,14 +167,149 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
                         for name, expr in STD_FIELDS.items())
     std_join = ("LEFT JOIN std.record s ON s.source = u.source AND s.source_key = u.source_key"
                 if std_cols else "")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE chk_rec AS
+    return f"""
         WITH u AS ({' UNION ALL BY NAME '.join(parts)})
         SELECT u.*, l.person_id, {std_sel},
                coalesce(u.collected_at, u.issued_at, u.source_updated_at,
                         u.case_date::TIMESTAMP) AS event_time
         FROM u JOIN link.person_link l ON l.source = u.source AND l.source_key = u.source_key
-        {std_join}""")
+        {std_join}"""
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None
+
+
+def incremental_base(con: duckdb.DuckDBPyConnection, run_id: str, fingerprint: str
+                     ) -> str | None:
+    """The run ``"check".rec`` can be brought forward from with the day's deltas, or None
+    (then the stage rebuilds it in full).
+
+    Incremental only when: ``"check".rec_state`` has the same input fingerprint; standardise
+    and match ran incrementally for this run (``std.delta_meta``, ``link.delta_meta``); the
+    previous match run ``P`` (``link.person_link_history``) is the run ``"check".rec`` was
+    built for (or this run was already checked on top of ``P``: a re-run), and no staged row
+    is from a run between ``P`` and this one (a night whose check did not run).
+    """
+    if not (table_exists(con, "check", "rec_state") and table_exists(con, "check", "rec")
+            and table_exists(con, "std", "delta_meta") and table_exists(con, "std", "delta")
+            and table_exists(con, "link", "delta_meta")
+            and table_exists(con, "link", "delta_person")
+            and table_exists(con, "link", "person_link_history")):
+        return None
+    state = con.execute('SELECT run_id, base_run, fingerprint FROM "check".rec_state').fetchall()
+    if len(state) != 1 or state[0][2] != fingerprint:
+        return None
+    built, base_before, _ = state[0]
+    std = con.execute('SELECT run_id, "full" FROM std.delta_meta').fetchall()
+    link = con.execute('SELECT run_id, "full" FROM link.delta_meta').fetchall()
+    if std != [(run_id, False)] or link != [(run_id, False)]:
+        return None
+    prev = _one(con, "SELECT max(run_id) FROM link.person_link_history WHERE run_id < ?",
+                [run_id])
+    if prev is None:
+        return None
+    if built == prev:
+        base = prev
+    elif built == run_id and base_before == prev:
+        base = prev
+    else:
+        return None
+    for t in staged_tables(con):
+        if "_run_id" in _columns(con, "staged", t) and _one(
+                con, f"SELECT count(*) FROM staged.{quote_ident(t)} "
+                     "WHERE CAST(_run_id AS VARCHAR) > ? AND CAST(_run_id AS VARCHAR) < ?",
+                [base, run_id]):
+            return None
+    return base
+
+
+def _state_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute('CREATE SCHEMA IF NOT EXISTS "check"')
+    con.execute('CREATE TABLE IF NOT EXISTS "check".rec_state (run_id VARCHAR, '
+                'base_run VARCHAR, fingerprint VARCHAR, "full" BOOLEAN)')
+    con.execute('CREATE TABLE IF NOT EXISTS "check".rec_dirty_key (source VARCHAR, '
+                'source_key VARCHAR)')
+    con.execute('CREATE TABLE IF NOT EXISTS "check".rec_dirty_person (person_id VARCHAR)')
+
+
+def refresh_rec(con: duckdb.DuckDBPyConnection, run_id: str, contracts: Mapping[str, Any],
+                full: bool = False) -> dict[str, Any]:
+    """Bring ``"check".rec`` (the persistent ``chk_rec``) to ``run_id``; return what was done.
+
+    In full (``full``, or :func:`incremental_base` finds no base) every record is selected
+    again. Otherwise only the records whose row can differ from the stored one are rebuilt:
+    keys with a staged row of this run, keys in ``std.delta`` (new, changed, removed records;
+    ``family_household_no`` changes count as changed) and every record of a person in
+    ``link.delta_person`` (new, changed or removed persons: a record moved between persons
+    touches both). On a re-run of the same run the keys and persons of the earlier run are
+    rebuilt too. ``"check".rec_dirty_person`` keeps the persons touched (for the rules).
+    Either way the table equals a full selection (tests/rules/test_incremental.py).
+    """
+    _state_tables(con)
+    fp = inputs_fingerprint(contracts)
+    base = None if full else incremental_base(con, run_id, fp)
+    if base is None:
+        con.execute('CREATE OR REPLACE TABLE "check".rec AS ' + _rec_sql(con, run_id, contracts))
+        con.execute('DELETE FROM "check".rec_dirty_key')
+        con.execute('DELETE FROM "check".rec_dirty_person')
+        con.execute('DELETE FROM "check".rec_state')
+        con.execute('INSERT INTO "check".rec_state VALUES (?, NULL, ?, TRUE)', [run_id, fp])
+        return {"full": True, "rebuilt": None}
+    rerun = _one(con, 'SELECT run_id FROM "check".rec_state') == run_id
+    staged = []
+    for t in staged_tables(con):
+        cols = _columns(con, "staged", t)
+        if t in contracts and "_source_key" in cols and "_run_id" in cols:
+            lit = t.replace("'", "''")
+            staged.append(f"SELECT '{lit}' AS source, CAST(_source_key AS VARCHAR) AS source_key "
+                          f"FROM staged.{quote_ident(t)} WHERE CAST(_run_id AS VARCHAR) > "
+                          f"'{base}'")
+    prev_keys = 'UNION SELECT source, source_key FROM "check".rec_dirty_key' if rerun else ""
+    prev_persons = 'UNION SELECT person_id FROM "check".rec_dirty_person' if rerun else ""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE chk_dirty_key AS
+        SELECT DISTINCT source, source_key FROM (
+            {' UNION ALL '.join(staged + ['SELECT CAST(source AS VARCHAR), CAST(source_key AS VARCHAR) FROM std.delta'])}
+            {prev_keys})""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE chk_dirty_person AS
+        SELECT DISTINCT person_id FROM (
+            SELECT CAST(person_id AS VARCHAR) AS person_id FROM link.delta_person {prev_persons})
+        WHERE person_id IS NOT NULL""")
+    # the records to select again: dirty keys, and every current record of a dirty person
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE chk_want AS
+        SELECT source, source_key FROM chk_dirty_key
+        UNION SELECT l.source, l.source_key FROM link.person_link l
+              SEMI JOIN chk_dirty_person d ON d.person_id = l.person_id""")
+    con.execute("""DELETE FROM "check".rec r WHERE r.person_id IN (SELECT person_id FROM
+                   chk_dirty_person) OR EXISTS (SELECT 1 FROM chk_want w WHERE
+                   w.source = r.source AND w.source_key = r.source_key)""")
+    con.execute('INSERT INTO "check".rec ' + _rec_sql(con, run_id, contracts, keys="chk_want"))
+    con.execute('DELETE FROM "check".rec_dirty_key')
+    con.execute('INSERT INTO "check".rec_dirty_key SELECT * FROM chk_dirty_key')
+    con.execute('DELETE FROM "check".rec_dirty_person')
+    con.execute('INSERT INTO "check".rec_dirty_person SELECT * FROM chk_dirty_person')
+    con.execute('DELETE FROM "check".rec_state')
+    con.execute('INSERT INTO "check".rec_state VALUES (?, ?, ?, FALSE)', [run_id, base, fp])
+    n = _one(con, "SELECT count(*) FROM chk_want")
+    for t in ("chk_dirty_key", "chk_dirty_person", "chk_want"):
+        con.execute(f"DROP TABLE {t}")
+    return {"full": False, "base_run": base, "rebuilt": int(n)}
+
+
+def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
+                   contracts: Mapping[str, Any], full: bool = False) -> dict[str, Any]:
+    """Bring ``"check".rec`` to the run (:func:`refresh_rec`), create the view ``chk_rec`` on
+    it and the temp tables ``chk_pair`` and ``chk_death``; return row counts.
+
+    ``contracts`` maps source name -> contract (``kind``, ``department``); staged tables
+    without a contract are skipped (their kind is unknown, so no rule can use them).
+    """
+    refreshed = refresh_rec(con, run_id, contracts, full)
+    con.execute('CREATE OR REPLACE TEMP VIEW chk_rec AS SELECT * FROM "check".rec')
     pair_cols = _columns(con, "link", "pair")
     need = {"source_l", "source_key_l", "source_r", "source_key_r", "band", "match_weight"}
     if need <= pair_cols:
@@ -162,5 +345,7 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
                coalesce(list(DISTINCT id18) FILTER (WHERE id18 IS NOT NULL), []) AS ids,
                coalesce(list(DISTINCT ident) FILTER (WHERE ident IS NOT NULL), []) AS idents
         FROM ev GROUP BY person_id""")
-    return {t: int(con.execute(f"SELECT count(*) FROM chk_{t}").fetchall()[0][0])
-            for t in ("rec", "death")}
+    out: dict[str, Any] = {t: int(con.execute(f"SELECT count(*) FROM chk_{t}").fetchall()[0][0])
+                           for t in ("rec", "death")}
+    out["refresh"] = refreshed
+    return out

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from warehouse.connection import connect, table_exists
 
@@ -33,6 +32,9 @@ CREATE TABLE IF NOT EXISTS audit.finding_review (
     evidence_hash VARCHAR
 );
 """
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 REVIEW_COLUMNS = ("review_id", "finding_id", "status", "reason", "user", "at", "evidence_hash")
 
@@ -68,11 +70,37 @@ def record_review(decisions_db: Path | str, finding_id: str, status: str, user: 
         con.close()
 
 
-def latest_reviews(decisions_db: Path | str) -> pd.DataFrame:
+LATEST_SQL = ('SELECT review_id, finding_id, status, reason, "user", "at", evidence_hash '
+              "FROM audit.finding_review QUALIFY row_number() OVER (PARTITION BY finding_id "
+              "ORDER BY \"at\" DESC, review_id DESC) = 1 ORDER BY finding_id")
+"""The latest review of each finding (columns :data:`REVIEW_COLUMNS`)."""
+
+
+def latest_review_rows(decisions_db: Path | str) -> list[tuple[Any, ...]]:
+    """The latest review of each finding as tuples of :data:`REVIEW_COLUMNS`; [] if none.
+
+    Opens the file read-only and briefly; a missing file or table means no reviews. Plain
+    tuples (no pandas): the check stage reads them on every run.
+    """
+    p = Path(decisions_db)
+    if not p.exists():
+        return []
+    con = connect(p, read_only=True)
+    try:
+        if not table_exists(con, "audit", "finding_review"):
+            return []
+        return con.execute(LATEST_SQL).fetchall()
+    finally:
+        con.close()
+
+
+def latest_reviews(decisions_db: Path | str) -> "pd.DataFrame":
     """The latest review of each finding (columns :data:`REVIEW_COLUMNS`); empty if none.
 
     Opens the file read-only and briefly; a missing file or table means no reviews.
     """
+    import pandas as pd
+
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in REVIEW_COLUMNS})
     p = Path(decisions_db)
     if not p.exists():
@@ -81,9 +109,6 @@ def latest_reviews(decisions_db: Path | str) -> pd.DataFrame:
     try:
         if not table_exists(con, "audit", "finding_review"):
             return empty
-        return con.execute(
-            'SELECT review_id, finding_id, status, reason, "user", "at", evidence_hash '
-            "FROM audit.finding_review QUALIFY row_number() OVER (PARTITION BY finding_id "
-            "ORDER BY \"at\" DESC, review_id DESC) = 1 ORDER BY finding_id").df()
+        return con.execute(LATEST_SQL).df()
     finally:
         con.close()

@@ -30,16 +30,17 @@ import os
 import secrets
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 import duckdb
-import pandas as pd
 
 from quality.rules.catalog import RULE_COLUMNS, RULES, Rule
 from quality.rules.inputs import prepare_inputs
 from warehouse.schema import DUCKDB_TYPES, table
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from unigrid.settings import Settings
     from unigrid.stages import RunContext, StageResult
 
@@ -128,13 +129,14 @@ def execute_rules(con: duckdb.DuckDBPyConnection, business_date: date, key: byte
             subj = [s for (s,) in con.execute("SELECT DISTINCT subject FROM found_raw WHERE "
                                               "rule = ? AND subject IS NOT NULL",
                                               [r.id]).fetchall()]
-            m = pd.DataFrame({"subject": subj, "keyed": keyed_subjects(subj, key)})
-            con.register("keyed_in", m)
+            con.execute("CREATE OR REPLACE TEMP TABLE keyed_in AS SELECT "
+                        "unnest(?::VARCHAR[]) AS subject, unnest(?::VARCHAR[]) AS keyed",
+                        [subj, keyed_subjects(subj, key)])
             con.execute("""UPDATE found_raw f SET subject = k.keyed,
                                subject_key = 'id:' || substr(k.keyed, 1, 16)
                            FROM keyed_in k WHERE f.rule = ? AND f.subject = k.subject""",
                         [r.id])
-            con.unregister("keyed_in")
+            con.execute("DROP TABLE keyed_in")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE chk_found AS
         WITH f AS (SELECT *, list_sort(list_distinct(list_filter(records,
@@ -156,20 +158,39 @@ def execute_rules(con: duckdb.DuckDBPyConnection, business_date: date, key: byte
     return counts
 
 
-def store_findings(con: duckdb.DuckDBPyConnection, run_id: str, reviews: pd.DataFrame) -> int:
+Reviews = Union["pd.DataFrame", Sequence[Sequence[Any]], None]
+"""Latest reviews: a DataFrame with the columns of ``quality.rules.review.REVIEW_COLUMNS``, or
+tuples in that order (:func:`quality.rules.review.latest_review_rows`), or None."""
+
+
+def _reviews_into(con: duckdb.DuckDBPyConnection, reviews: Reviews) -> None:
+    """Temp table ``review_in(finding_id, status, reason, user, rv_time, evidence_hash)``."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE review_in (finding_id VARCHAR, status VARCHAR,
+        reason VARCHAR, "user" VARCHAR, rv_time TIMESTAMPTZ, evidence_hash VARCHAR)""")
+    if reviews is None or not len(reviews):
+        return
+    if hasattr(reviews, "columns"):  # a DataFrame (tests, callers holding pandas)
+        con.register("review_df", reviews[["finding_id", "status", "reason", "user", "at",
+                                           "evidence_hash"]])
+        con.execute("""INSERT INTO review_in SELECT finding_id, status, reason, "user",
+                           CAST("at" AS TIMESTAMPTZ), CAST(evidence_hash AS VARCHAR)
+                       FROM review_df""")
+        con.unregister("review_df")
+        return
+    cols = list(zip(*reviews))  # review_id, finding_id, status, reason, user, at, hash
+    con.execute("""INSERT INTO review_in SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
+                       unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::TIMESTAMPTZ[]),
+                       unnest(?::VARCHAR[])""", [list(c) for c in cols[1:7]])
+
+
+def store_findings(con: duckdb.DuckDBPyConnection, run_id: str, reviews: Reviews = None) -> int:
     """Record the run's findings and rebuild ``"check".finding`` with statuses; return its rows."""
     _create_outputs(con)
     con.execute(f"DELETE FROM {CHECK}.finding_seen WHERE run_id = ?", [run_id])
     con.execute(f"""INSERT INTO {CHECK}.finding_seen
         SELECT ?, finding_id, rule, person_id, subject_key, evidence, amount_monthly,
                amount_total, months, evidence_hash, event_date FROM chk_found""", [run_id])
-    rv = reviews if reviews is not None and len(reviews) else pd.DataFrame(
-        {"finding_id": pd.Series(dtype=object), "status": pd.Series(dtype=object),
-         "reason": pd.Series(dtype=object), "user": pd.Series(dtype=object),
-         "at": pd.Series(dtype="datetime64[ns, UTC]"),
-         "evidence_hash": pd.Series(dtype=object)})
-    con.register("review_in", rv[["finding_id", "status", "reason", "user", "at",
-                                  "evidence_hash"]])
+    _reviews_into(con, reviews)
     con.execute(f"""
         INSERT INTO {CHECK}.finding
         WITH s AS (SELECT * FROM {CHECK}.finding_seen WHERE run_id <= $run),
@@ -177,8 +198,7 @@ def store_findings(con: duckdb.DuckDBPyConnection, run_id: str, reviews: pd.Data
                                                               ORDER BY run_id DESC) = 1),
         span AS (SELECT finding_id, min(run_id) AS first_seen_run, max(run_id) AS last_seen_run
                  FROM s GROUP BY finding_id),
-        rv AS (SELECT finding_id, status, reason, "user", CAST("at" AS TIMESTAMPTZ) AS rv_time,
-                      CAST(evidence_hash AS VARCHAR) AS evidence_hash FROM review_in),
+        rv AS (SELECT * FROM review_in),
         j AS (
             SELECT l.*, span.first_seen_run, span.last_seen_run,
                    CASE WHEN rv.status = 'dismissed' AND rv.evidence_hash IS NOT DISTINCT FROM
@@ -194,39 +214,45 @@ def store_findings(con: duckdb.DuckDBPyConnection, run_id: str, reviews: pd.Data
                CASE WHEN st = rv_status THEN rv_at END,
                first_seen_run, last_seen_run, evidence_hash
         FROM j ORDER BY rule, finding_id""", {"run": run_id})
-    con.unregister("review_in")
+    con.execute("DROP TABLE review_in")
     return int(con.execute(f"SELECT count(*) FROM {CHECK}.finding").fetchall()[0][0])
 
 
 def run_checks(con: duckdb.DuckDBPyConnection, run_id: str, business_date: date,
-               contracts: Mapping[str, Any], key: bytes, reviews: pd.DataFrame | None = None,
+               contracts: Mapping[str, Any], key: bytes, reviews: Reviews = None,
                rules: Sequence[Rule] = RULES,
-               overrides: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Any]:
-    """Prepare the inputs, run the rules, store the findings; return counts for the summary."""
-    inputs = prepare_inputs(con, run_id, contracts)
+               overrides: Mapping[str, Mapping[str, int]] | None = None,
+               full: bool = False) -> dict[str, Any]:
+    """Prepare the inputs, run the rules, store the findings; return counts for the summary.
+
+    ``full``: rebuild the rules' inputs from every record even when the day's deltas allow
+    bringing yesterday's forward (:func:`quality.rules.inputs.refresh_rec`).
+    """
+    inputs = prepare_inputs(con, run_id, contracts, full)
     per_rule = execute_rules(con, business_date, key, rules, overrides)
-    total = store_findings(con, run_id, reviews if reviews is not None else pd.DataFrame())
+    total = store_findings(con, run_id, reviews)
     status = dict(con.execute(f"SELECT status, count(*) FROM {CHECK}.finding "
                               "WHERE last_seen_run = ? GROUP BY status ORDER BY status",
                               [run_id]).fetchall())
     return {"records": inputs["rec"], "persons_with_death_evidence": inputs["death"],
             "findings": sum(per_rule.values()), "by_rule": per_rule, "by_status": status,
-            "findings_all_runs": total}
+            "findings_all_runs": total, "inputs_full": inputs["refresh"]["full"],
+            "records_reselected": inputs["refresh"]["rebuilt"]}
 
 
 def check_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
     """The ``check`` stage: every declared rule over the run's linked records (work DB)."""
-    from connectors.contract import load_contracts
-    from quality.rules.review import latest_reviews
+    from quality.rules.inputs import contract_roles
+    from quality.rules.review import latest_review_rows
     from unigrid.stages import StageFailed, StageResult
     from warehouse.connection import table_exists, work_db
 
-    contracts = {c.name: c for c in load_contracts(settings.contracts_dir)}
-    reviews = latest_reviews(settings.decisions_db)
+    contracts = contract_roles(settings.contracts_dir)
+    reviews = latest_review_rows(settings.decisions_db)
     key = finding_key(settings)
     with work_db(settings.work_db) as con:
         if not table_exists(con, "link", "person_link"):
             raise StageFailed("check: no link.person_link (run the match stage first)")
         counts = run_checks(con, ctx.run_id, ctx.business_date, contracts, key, reviews,
-                            overrides=rule_overrides(settings.extra))
+                            overrides=rule_overrides(settings.extra), full=ctx.full_rebuild)
     return StageResult(stage="check", counts=counts)

@@ -36,6 +36,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from connectors.contract import Contract, environment, expand
+from connectors.xlsx_fast import load_workbook as xlsx_load_workbook
+from connectors.xlsx_fast import sheet_rows
 
 if TYPE_CHECKING:
     from unigrid.settings import Settings
@@ -522,7 +524,7 @@ class XlsxReader(Reader):
         self.path, self.name, self.header_row = Path(path), str(path), header_row
         self.limit, self.chunk_rows = limit, chunk_rows
         try:
-            self._wb = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+            self._wb = xlsx_load_workbook(self.path)
         except FileNotFoundError:
             raise SourceReadError(f"{self.name}: cannot open: no such file") from None
         except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, EOFError) as exc:
@@ -543,7 +545,7 @@ class XlsxReader(Reader):
             self.close()
             raise SourceReadError(f"{self.name}: no sheet {sheet!r}; sheets: {names}")
         self.sheet = ws.title
-        self._rows = ws.iter_rows(values_only=True)
+        self._rows = sheet_rows(ws)
         header: tuple[Any, ...] | None = None
         try:
             for i, row in enumerate(self._rows, start=1):

@@ -33,7 +33,7 @@ import pyarrow as pa
 from matching.clustering import cluster
 from matching.model import (BLOCKING_RULES, MODEL_INPUT_SQL, TF_COLUMNS, make_linker,
                             release_linker, score_into, term_frequency_sql)
-from matching.stable_ids import assign_person_ids
+from matching.stable_ids import ID_PREFIX, assign_person_ids
 from matching.survivorship import golden_sql
 from warehouse.connection import table_exists
 
@@ -334,11 +334,18 @@ def _score_pairs(con: duckdb.DuckDBPyConnection, model: dict[str, Any], tf: dict
     out.counts["pairs_scored"] = int(con.execute("SELECT count(*) FROM new_pairs")
                                      .fetchall()[0][0])
     if incremental:
-        con.execute("""DELETE FROM link.pair WHERE
-                       record_id_l IN (SELECT record_id FROM gone_ids UNION ALL
-                                       SELECT record_id FROM dirty_ids)
-                       OR record_id_r IN (SELECT record_id FROM gone_ids UNION ALL
-                                          SELECT record_id FROM dirty_ids)""")
+        leaving = """link.pair WHERE
+                     record_id_l IN (SELECT record_id FROM gone_ids UNION ALL
+                                     SELECT record_id FROM dirty_ids)
+                     OR record_id_r IN (SELECT record_id FROM gone_ids UNION ALL
+                                        SELECT record_id FROM dirty_ids)"""
+        # both ends of every pair leaving or entering: their person_link rows may change
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE edge_touched AS
+                        WITH p AS (SELECT record_id_l, record_id_r FROM {leaving}
+                                   UNION ALL SELECT record_id_l, record_id_r FROM new_pairs)
+                        SELECT record_id_l AS record_id FROM p
+                        UNION SELECT record_id_r FROM p""")
+        con.execute(f"DELETE FROM {leaving}")
         con.execute("INSERT INTO link.pair BY NAME " + _WITH_SOURCES)
     else:
         con.execute("CREATE OR REPLACE TABLE link.pair AS " + _WITH_SOURCES
@@ -384,6 +391,138 @@ def _cluster_records(con: duckdb.DuckDBPyConnection, out: MatchOutcome) -> np.nd
     return ids[res.unsatisfied] if len(res.unsatisfied) else np.zeros((0, 2), dtype=np.int64)
 
 
+STATE_COLUMNS = {"cluster": "BIGINT", "person_id": "VARCHAR", "method": "VARCHAR"}
+"""Columns of ``link.record_state`` besides ``record_id, h``: each record's cluster (smallest
+record id of its group), person id and link method when the link tables were built. They let
+the next run find the clusters that changed without comparing every link."""
+
+
+def _state_run(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Run id of the finished link tables (``link.link_state``), None if there are none."""
+    if not table_exists(con, "link", "link_state"):
+        return None
+    row = con.execute("SELECT max(run_id) FROM link.link_state").fetchall()
+    return row[0][0] if row else None
+
+
+def _cluster_state_ready(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when ``link.record_state`` holds every record's cluster, person id and method.
+
+    A state written before these columns existed is completed once from ``link.person_link``
+    (the tables it was finished with; record ids from ``std.record_key``)."""
+    cols = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'link' "
+        "AND table_name = 'record_state'").fetchall()}
+    if not set(STATE_COLUMNS) <= cols:
+        if not table_exists(con, "std", "record_key"):
+            return False
+        con.execute("""
+            CREATE OR REPLACE TABLE link.record_state AS
+            WITH l AS (SELECT k.record_id, l.person_id, l.method
+                       FROM link.person_link l JOIN std.record_key k USING (source, source_key)),
+            c AS (SELECT *, min(record_id) OVER (PARTITION BY person_id) AS cluster FROM l)
+            SELECT s.record_id, s.h, c.cluster, c.person_id, c.method
+            FROM link.record_state s LEFT JOIN c USING (record_id)""")
+    missing = con.execute("SELECT count(*) FILTER (WHERE person_id IS NULL OR cluster IS NULL) "
+                          "FROM link.record_state").fetchall()[0][0]
+    return missing == 0
+
+
+def _previous_links(con: duckdb.DuckDBPyConnection, persons: str | None = None) -> None:
+    """TEMP ``prev_links(source, source_key, person_id)``: the current ``link.person_link``
+    rows (before this run rewrites them), only those of ``persons`` (a SELECT of person ids)
+    when given."""
+    if table_exists(con, "link", "person_link"):
+        where = f" WHERE person_id IN ({persons})" if persons else ""
+        con.execute("CREATE OR REPLACE TEMP TABLE prev_links AS "
+                    f"SELECT source, source_key, person_id FROM link.person_link{where}")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE prev_links "
+                    "(source VARCHAR, source_key VARCHAR, person_id VARCHAR)")
+
+
+def _assign_ids_locally(con: duckdb.DuckDBPyConnection, counter: int) -> Any:
+    """Stable ids for the clusters whose links can differ from last run's; the others keep
+    theirs. Writes TEMP ``w_records(record_id, cluster)`` (records of those clusters) and
+    ``prev_links`` (the previous links of their persons); returns the
+    :class:`~matching.stable_ids.IdAssignment` of those clusters.
+
+    A cluster is rewritten when its members are not exactly one previous cluster's (new,
+    removed or moved records), or when it holds a touched record: changed (``dirty_ids``),
+    an end of a pair that left or entered ``link.pair`` (``edge_touched``), or an end of a
+    human decision now or last run (method ``human``). Every other cluster is some previous
+    person's records, unchanged, with unchanged edges: it keeps that person's id, method and
+    score. The rewritten clusters and the previous persons of their records (and of removed
+    records) are closed under sharing a record, i.e. a union of components of the vote graph of
+    :func:`assign_person_ids`, so assigning them alone gives what a global assignment gives
+    them (new ids are numbered after the largest id of *all* previous links, as it does)."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE touched AS
+        SELECT record_id FROM dirty_ids UNION SELECT record_id FROM edge_touched
+        UNION SELECT record_id_l FROM dec_ids UNION SELECT record_id_r FROM dec_ids
+        UNION SELECT record_id FROM link.record_state WHERE method = 'human'""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE w_records AS
+        WITH j AS (SELECT c.cluster, s.cluster AS old
+                   FROM cluster_of c LEFT JOIN link.record_state s USING (record_id)),
+        g AS (SELECT cluster, count(*) AS n, count(old) AS n_old, min(old) AS lo, max(old) AS hi
+              FROM j GROUP BY cluster),
+        o AS (SELECT cluster AS old, count(*) AS n FROM link.record_state GROUP BY cluster),
+        w AS (SELECT g.cluster FROM g LEFT JOIN o ON o.old = g.lo
+              WHERE g.n_old < g.n OR g.lo <> g.hi OR o.n IS DISTINCT FROM g.n
+              UNION SELECT c.cluster FROM cluster_of c SEMI JOIN touched USING (record_id))
+        SELECT record_id, cluster FROM cluster_of SEMI JOIN w USING (cluster)""")
+    _previous_links(con, "SELECT person_id FROM link.record_state WHERE record_id IN "
+                         "(SELECT record_id FROM w_records UNION ALL "
+                         "SELECT record_id FROM gone_ids)")
+    largest = con.execute(
+        f"SELECT max(('0x' || substr(person_id, {len(ID_PREFIX) + 1}))::UBIGINT) "
+        "FROM link.person_link").fetchall()[0][0]
+    current = con.sql("""SELECT r.source, r.source_key, w.cluster FROM w_records w
+                         JOIN std.record r USING (record_id)""").to_arrow_table()
+    previous = con.sql("SELECT * FROM prev_links").to_arrow_table()
+    return assign_person_ids(current, previous, max(int(counter), int(largest or 0)))
+
+
+def _person_link_sql(members: str) -> str:
+    """``person_link`` rows (plus ``record_id, cluster``) of the records in ``members
+    (record_id, cluster)``, ids from the registered ``ids_in``; method and score per record:
+    its strongest edge inside its cluster."""
+    return f"""
+        WITH e AS (
+            SELECT record_id_l, record_id_r, method,
+                   CASE WHEN method = 'deterministic' THEN 1.0 ELSE match_probability END AS score,
+                   CASE method WHEN 'deterministic' THEN 2 ELSE 1 END AS rank
+            FROM link.pair WHERE band = 'match'
+            UNION ALL SELECT record_id_l, record_id_r, 'human', 1.0, 3 FROM human_in),
+        inside AS (
+            SELECT e.* FROM e JOIN {members} a ON a.record_id = e.record_id_l
+            JOIN {members} b ON b.record_id = e.record_id_r WHERE a.cluster = b.cluster),
+        ends AS (SELECT record_id_l AS record_id, method, score, rank FROM inside
+                 UNION ALL SELECT record_id_r, method, score, rank FROM inside),
+        best AS (SELECT record_id, arg_max(method, rank * 10 + coalesce(score, 0)) AS method,
+                        max(score) AS score FROM ends GROUP BY record_id)
+        SELECT c.record_id, c.cluster, r.source, r.source_key, i.person_id,
+               coalesce(b.method, 'single') AS method, b.score
+        FROM {members} c JOIN std.record r USING (record_id)
+        JOIN ids_in i ON i.cluster = c.cluster
+        LEFT JOIN best b ON b.record_id = c.record_id"""
+
+
+def _write_record_state(con: duckdb.DuckDBPyConnection, local: bool) -> None:
+    """``link.record_state``: row hash (``rec_now``), cluster, person id and method of every
+    record. Locally: only the rows of removed records and rewritten clusters change."""
+    rows = ("SELECT n.record_id, n.h, p.cluster, p.person_id, p.method "
+            "FROM rec_now n JOIN pl_rows p USING (record_id)")
+    if local:
+        con.execute("DELETE FROM link.record_state WHERE record_id IN (SELECT record_id FROM "
+                    "gone_ids UNION ALL SELECT record_id FROM w_records)")
+        con.execute("INSERT INTO link.record_state " + rows)
+    else:
+        con.execute("CREATE OR REPLACE TABLE link.record_state AS " + rows
+                    + " ORDER BY n.record_id")
+
+
 def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, Any],
                 decisions: pd.DataFrame | None = None, thresholds: Thresholds = Thresholds(),
                 at: datetime | None = None, *, tf: dict[str, Any] | None = None,
@@ -411,6 +550,10 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
     incremental = (not full and not std_delta_full(con)
                    and _incremental_possible(con, fingerprint))
     out.counts["full"] = not incremental
+    prev_run, counter = _previous_run(con, run_id)
+    # stable ids only for what changed: needs last run's link tables and cluster state
+    local_ids = incremental and _state_run(con) == prev_run and _cluster_state_ready(con)
+    out.counts["ids_incremental"] = local_ids
 
     # 0. what changed since the link tables were built (row hash per record id)
     volatile = [c for c in VOLATILE_COLUMNS if c in _std_columns(con)]
@@ -427,12 +570,6 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
     out.counts["records_dirty"] = int(con.execute("SELECT count(*) FROM dirty_ids")
                                       .fetchall()[0][0])
     con.execute("DELETE FROM link.link_state")  # until this run finishes
-    if table_exists(con, "link", "person_link"):
-        con.execute("CREATE OR REPLACE TEMP TABLE prev_links AS "
-                    "SELECT source, source_key, person_id FROM link.person_link")
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE prev_links "
-                    "(source VARCHAR, source_key VARCHAR, person_id VARCHAR)")
 
     # 1-2. deterministic pass, model, two-ID candidates -> link.pair
     out.counts["state_seconds"] = round(time.perf_counter() - t0, 1)
@@ -496,38 +633,31 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
     out.counts["review_queue"] = int(con.execute(
         "SELECT count(*) FROM link.review_queue").fetchall()[0][0])
 
-    # 6. stable ids
+    # 6. stable ids (only for the clusters that can differ from last run's, when possible)
     t = time.perf_counter()
-    prev_run, counter = _previous_run(con, run_id)
-    current = con.sql("""SELECT r.source, r.source_key, c.cluster FROM std.record r
-                         JOIN cluster_of c USING (record_id)""").to_arrow_table()
-    previous = con.sql("SELECT source, source_key, person_id FROM link.person_link_history "
-                       f"WHERE run_id = '{prev_run or ''}'").to_arrow_table()
-    ids = assign_person_ids(current, previous, counter)
+    if local_ids:
+        ids = _assign_ids_locally(con, counter)
+        scope = "w_records"
+    else:
+        _previous_links(con)
+        previous = con.sql("SELECT source, source_key, person_id FROM link.person_link_history "
+                           f"WHERE run_id = '{prev_run or ''}'").to_arrow_table()
+        current = con.sql("""SELECT r.source, r.source_key, c.cluster FROM std.record r
+                             JOIN cluster_of c USING (record_id)""").to_arrow_table()
+        ids = assign_person_ids(current, previous, counter)
+        scope = "cluster_of"
+    out.counts["persons_relinked"] = int(len(ids.clusters))
     con.register("ids_in", ids.clusters)
-    # method / score per record: strongest within-cluster edge touching it
-    con.execute("""
-        CREATE OR REPLACE TABLE link.person_link AS
-        WITH e AS (
-            SELECT record_id_l, record_id_r, method,
-                   CASE WHEN method = 'deterministic' THEN 1.0 ELSE match_probability END AS score,
-                   CASE method WHEN 'deterministic' THEN 2 ELSE 1 END AS rank
-            FROM link.pair WHERE band = 'match'
-            UNION ALL SELECT record_id_l, record_id_r, 'human', 1.0, 3 FROM human_in),
-        inside AS (
-            SELECT e.* FROM e JOIN cluster_of a ON a.record_id = e.record_id_l
-            JOIN cluster_of b ON b.record_id = e.record_id_r WHERE a.cluster = b.cluster),
-        ends AS (SELECT record_id_l AS record_id, method, score, rank FROM inside
-                 UNION ALL SELECT record_id_r, method, score, rank FROM inside),
-        best AS (SELECT record_id, arg_max(method, rank * 10 + coalesce(score, 0)) AS method,
-                        max(score) AS score FROM ends GROUP BY record_id)
-        SELECT r.source, r.source_key, i.person_id,
-               coalesce(b.method, 'single') AS method, b.score
-        FROM std.record r JOIN cluster_of c USING (record_id)
-        JOIN ids_in i ON i.cluster = c.cluster
-        LEFT JOIN best b ON b.record_id = r.record_id
-        ORDER BY r.source, r.source_key""")
+    con.execute("CREATE OR REPLACE TEMP TABLE pl_rows AS " + _person_link_sql(scope))
     con.unregister("ids_in")
+    if local_ids:
+        con.execute("DELETE FROM link.person_link WHERE person_id IN "
+                    "(SELECT person_id FROM prev_links)")
+        con.execute("INSERT INTO link.person_link SELECT source, source_key, person_id, method, "
+                    "score FROM pl_rows ORDER BY source, source_key")
+    else:
+        con.execute("CREATE OR REPLACE TABLE link.person_link AS SELECT source, source_key, "
+                    "person_id, method, score FROM pl_rows ORDER BY source, source_key")
     con.execute("DELETE FROM link.person_link_history WHERE run_id = ?", [run_id])
     con.execute("INSERT INTO link.person_link_history SELECT ?, * FROM link.person_link",
                 [run_id])
@@ -573,13 +703,14 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
                 '?::BOOLEAN AS "full", ?::BIGINT AS pairs_scored, ?::BIGINT AS persons_touched',
                 [run_id, not incremental, out.counts["pairs_scored"],
                  out.counts["persons_touched"]])
-    con.execute("CREATE OR REPLACE TABLE link.record_state AS SELECT * FROM rec_now")
+    _write_record_state(con, local_ids)
     con.execute("INSERT INTO link.link_state VALUES (?, ?, ?, ?, ?)",
                 [run_id, fingerprint, None if model_version is None else str(model_version), n,
                  at])
     for name in ("human_in", "dec_ids", "unsat_in"):
         con.unregister(name)
-    for name in ("rec_now", "dirty_ids", "gone_ids", "prev_links", "cluster_of"):
+    for name in ("rec_now", "dirty_ids", "gone_ids", "prev_links", "cluster_of", "pl_rows",
+                 "edge_touched", "touched", "w_records"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     out.counts["link_seconds"] = round(time.perf_counter() - t0, 1)
     return out
@@ -587,17 +718,20 @@ def run_linkage(con: duckdb.DuckDBPyConnection, run_id: str, model: dict[str, An
 
 def _write_delta_persons(con: duckdb.DuckDBPyConnection, incremental: bool) -> None:
     """``link.delta_person(person_id, change)``: persons new, changed (members or member
-    records changed) or removed since the previous link tables (``prev_links``). A full
-    linkage reports every person ``new`` plus the removed ones."""
+    records changed) or removed since the previous link tables. A full linkage reports every
+    person ``new`` plus the removed ones.
+
+    Compares this run's rewritten rows ``pl_rows`` with ``prev_links``, the previous rows of
+    the same persons: all rows on a global id assignment; on a local one (:func:`_assign_ids_
+    locally`) the rows of the rewritten clusters, which hold every person that can differ."""
     touched = """
         WITH x AS (SELECT c.person_id AS now_id, p.person_id AS prev_id
-                   FROM link.person_link c FULL JOIN prev_links p USING (source, source_key)
+                   FROM pl_rows c FULL JOIN prev_links p USING (source, source_key)
                    WHERE c.person_id IS DISTINCT FROM p.person_id)
         SELECT now_id AS person_id FROM x WHERE now_id IS NOT NULL
         UNION SELECT prev_id FROM x WHERE prev_id IS NOT NULL
-        UNION SELECT l.person_id FROM link.person_link l
-              JOIN std.record r USING (source, source_key)
-              WHERE r.record_id IN (SELECT record_id FROM dirty_ids)"""
+        UNION SELECT person_id FROM pl_rows
+              WHERE record_id IN (SELECT record_id FROM dirty_ids)"""
     changed = (f"""SELECT t.person_id, 'changed' FROM ({touched}) t
                    SEMI JOIN now ON now.person_id = t.person_id
                    SEMI JOIN before ON before.person_id = t.person_id"""
@@ -607,7 +741,7 @@ def _write_delta_persons(con: duckdb.DuckDBPyConnection, incremental: bool) -> N
            if incremental else "SELECT person_id, 'new' FROM now")
     con.execute(f"""
         CREATE OR REPLACE TABLE link.delta_person AS
-        WITH now AS (SELECT DISTINCT person_id FROM link.person_link),
+        WITH now AS (SELECT DISTINCT person_id FROM pl_rows),
         before AS (SELECT DISTINCT person_id FROM prev_links),
         d(person_id, change) AS ({new}
               UNION ALL SELECT person_id, 'removed' FROM before ANTI JOIN now USING (person_id)

@@ -88,11 +88,22 @@ def select_or_null(available: dict[str, str], wanted: dict[str, str], alias: str
         else f"NULL::{t} AS {quote(c)}" for c, t in wanted.items())
 
 
-def staged_sql(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, str]:
+def keys_filter(keys: str | None, source: str, column: str = "_source_key") -> str:
+    """SQL condition: ``column`` is a key of ``source`` in the relation ``keys`` (source,
+    source_key); empty when ``keys`` is None (every record)."""
+    if keys is None:
+        return ""
+    return (f" AND CAST({column} AS VARCHAR) IN (SELECT source_key FROM {keys} "
+            f"WHERE source = '{_lit(source)}')")
+
+
+def staged_sql(con: duckdb.DuckDBPyConnection, run_id: str,
+               keys: str | None = None) -> tuple[str, str]:
     """Two SELECTs over every ``work.staged.<source>`` table with lineage columns.
 
     First: the latest row per record up to ``run_id`` with :data:`STAGED_FIELDS`
-    (source, source_key, ...). Second: the records of each table's latest run up to ``run_id``
+    (source, source_key, ...); only the records in ``keys`` (a relation of source,
+    source_key) when given. Second: the records of each table's latest run up to ``run_id``
     (source, source_key): records every run must link whatever the source's snapshot mode.
     """
     latest, last_run = [], []
@@ -106,7 +117,8 @@ def staged_sql(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, str]:
         run_ok = f"CAST(_run_id AS VARCHAR) <= '{rid}'"
         latest.append(
             f"SELECT {src} AS source, CAST(_source_key AS VARCHAR) AS source_key, "
-            f"{select_or_null(cols, STAGED_FIELDS)} FROM {tbl} WHERE {run_ok} "
+            f"{select_or_null(cols, STAGED_FIELDS)} FROM {tbl} WHERE {run_ok}"
+            f"{keys_filter(keys, t)} "
             "QUALIFY row_number() OVER (PARTITION BY _source_key ORDER BY _run_id DESC) = 1")
         last_run.append(
             f"SELECT DISTINCT {src} AS source, CAST(_source_key AS VARCHAR) AS source_key "
@@ -127,46 +139,61 @@ def _require(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> dict[str
     return cols
 
 
-def stage_inputs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+def stage_inputs(con: duckdb.DuckDBPyConnection, run_id: str, keys: str | None = None,
+                 district_names: str | None = None, into: str = "rec") -> None:
     """Temp tables ``stg`` (staged fields), ``staged_now`` (keys to link) and ``rec``.
 
     ``rec``: one row per current record (std.record) with kind, department, address parts and
-    registry / grid fields (from the record's latest staged row).
+    registry / grid fields (from the record's latest staged row), and ``district_raw``: the
+    record's own district (std, else parsed from its address), whose majority per district code
+    names the code's district (``district_name``). Scoped (incremental publish): ``keys`` limits
+    ``rec`` (named ``into``) to those records and ``district_names`` (district_code, district)
+    is given instead of computed; ``staged_now`` is then not made.
     """
     std_cols = _require(con, "std", "record")
-    latest, last_run = staged_sql(con, run_id)
+    latest, last_run = staged_sql(con, run_id, keys)
     con.execute(f"CREATE OR REPLACE TEMP TABLE stg AS {latest}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_now AS {last_run}")
+    if keys is None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE staged_now AS {last_run}")
     std_sel = select_or_null(std_cols, STD_FIELDS, "s")
     stg_only = [c for c in STAGED_FIELDS if c not in STD_FIELDS]
     both = [c for c in STAGED_FIELDS if c in STD_FIELDS]
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE std_cur AS
-        SELECT CAST(s.source AS VARCHAR) AS source, CAST(s.source_key AS VARCHAR) AS source_key,
-               {std_sel}
-        FROM {WORK}.std.record s
-        QUALIFY row_number() OVER (PARTITION BY s.source, s.source_key ORDER BY s.source) = 1""")
     parsed = {k: "coalesce(" + ", ".join(f"nullif(regexp_extract(s.address, '{rx}', 1), '')"
                                           for rx in rxs) + ")"
               for k, rxs in ADDRESS_PARTS.items()}
+    only = (f"SEMI JOIN {keys} k ON k.source = CAST(s.source AS VARCHAR) "
+            "AND k.source_key = CAST(s.source_key AS VARCHAR)" if keys else "")
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE district_name AS
-        SELECT district_code, mode(d) AS district FROM (
-            SELECT district_code, coalesce(s.district, {parsed['district']}) AS d
-            FROM std_cur s WHERE district_code IS NOT NULL)
-        WHERE d IS NOT NULL GROUP BY district_code""")
+        CREATE OR REPLACE TEMP TABLE std_cur AS
+        SELECT *, coalesce(district, {parsed['district']}) AS district_raw FROM (
+            SELECT CAST(s.source AS VARCHAR) AS source,
+                   CAST(s.source_key AS VARCHAR) AS source_key, {std_sel}
+            FROM {WORK}.std.record s {only}
+            QUALIFY row_number() OVER (PARTITION BY s.source, s.source_key
+                                       ORDER BY s.source) = 1) s""")
+    if district_names is None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE district_name AS "
+                    f"{district_names_sql('std_cur')}")
+        district_names = "district_name"
     filled = {"district": "coalesce(s.district, dn.district) AS district",
               "street": f"coalesce(s.street, {parsed['street']}) AS street",
               "community": f"coalesce(s.community, {parsed['community']}) AS community"}
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE rec AS
+        CREATE OR REPLACE TEMP TABLE {into} AS
         SELECT s.source, s.source_key,
                {', '.join(filled.get(c, f's.{c}') for c in STD_FIELDS if c not in both)},
                {', '.join(f'coalesce(s.{c}, g.{c}) AS {c}' for c in both)},
-               {', '.join(f'g.{c}' for c in stg_only)}
+               {', '.join(f'g.{c}' for c in stg_only)}, s.district_raw
         FROM std_cur s LEFT JOIN stg g USING (source, source_key)
-        LEFT JOIN district_name dn ON dn.district_code = s.district_code""")
+        LEFT JOIN {district_names} dn ON dn.district_code = s.district_code""")
     con.execute("DROP TABLE std_cur")
+
+
+def district_names_sql(records: str) -> str:
+    """SELECT (district_code, district): each district code's name, the majority of its
+    records' ``district_raw``."""
+    return (f"SELECT district_code, mode(district_raw) AS district FROM {records} "
+            "WHERE district_code IS NOT NULL AND district_raw IS NOT NULL GROUP BY district_code")
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -181,8 +208,9 @@ def _insert(con: duckdb.DuckDBPyConnection, qualified: str, select: str) -> int:
     return int(con.execute(f"INSERT INTO {qualified} ({cols}) {select}").fetchone()[0])
 
 
-def build_person(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """master.person from link.person (golden fields and lineage; absent ones NULL)."""
+def build_person(con: duckdb.DuckDBPyConnection, run_id: str, where: str = "") -> None:
+    """master.person from link.person (golden fields and lineage; absent ones NULL); ``where``:
+    a condition on ``l`` (link.person) limiting the persons."""
     cols = _require(con, "link", "person")
     spec = table("master.person")
     wanted = {c.name: DUCKDB_TYPES[c.type] for c in spec.columns
@@ -190,15 +218,18 @@ def build_person(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     _insert(con, "master.person", f"""
         SELECT p.*, p.death_date IS NOT NULL AS is_deceased,
                {house_id_sql('p.house_key')} AS house_id, '{_lit(run_id)}' AS run_id
-        FROM (SELECT {select_or_null(cols, wanted, 'l')} FROM {WORK}.link.person l) p""")
+        FROM (SELECT {select_or_null(cols, wanted, 'l')} FROM {WORK}.link.person l
+              {f'WHERE {where}' if where else ''}) p""")
 
 
 def _lit(s: str) -> str:
     return s.replace("'", "''")
 
 
-def build_person_link(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """master.person_link from link.person_link, with the record's kind and department."""
+def build_person_link(con: duckdb.DuckDBPyConnection, run_id: str, where: str = "",
+                      rec: str = "rec") -> None:
+    """master.person_link from link.person_link, with the record's kind and department
+    (``where``: a condition on ``l`` limiting the links; ``rec``: the records relation)."""
     cols = _require(con, "link", "person_link")
     sel = select_or_null(cols, {"source": "VARCHAR", "source_key": "VARCHAR",
                                 "person_id": "VARCHAR", "method": "VARCHAR",
@@ -206,8 +237,8 @@ def build_person_link(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     _insert(con, "master.person_link", f"""
         SELECT l.source, l.source_key, l.person_id, r.kind, r.department, l.method, l.score,
                '{_lit(run_id)}'
-        FROM (SELECT {sel} FROM {WORK}.link.person_link l) l
-        LEFT JOIN rec r USING (source, source_key)""")
+        FROM (SELECT {sel} FROM {WORK}.link.person_link l {f'WHERE {where}' if where else ''}) l
+        LEFT JOIN {rec} r USING (source, source_key)""")
 
 
 def build_person_event(con: duckdb.DuckDBPyConnection, has_prev: bool) -> None:
@@ -234,8 +265,11 @@ def build_person_event(con: duckdb.DuckDBPyConnection, has_prev: bool) -> None:
                                  WHERE run_id IS NOT NULL)""")
 
 
-def build_person_house(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """master.person_house: registered residence (registry) and actual residence (grid)."""
+def build_person_house(con: duckdb.DuckDBPyConnection, run_id: str, rec: str = "rec",
+                       links: str = "master.person_link") -> None:
+    """master.person_house: registered residence (registry) and actual residence (grid).
+    ``rec`` / ``links``: the records and links relations (all of a person's records together:
+    the current grid residence is chosen per person)."""
     _insert(con, "master.person_house", f"""
         WITH r AS (
             SELECT l.person_id, {house_id_sql('r.house_key')} AS house_id,
@@ -246,7 +280,7 @@ def build_person_house(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
                         ELSE CAST(r.collected_at AS DATE) END AS valid_from,
                    CASE WHEN r.kind = '{REGISTRY_KIND}' THEN r.cancel_date END AS valid_to,
                    r.registry_status, r.resident_type, r.collected_at
-            FROM rec r JOIN master.person_link l USING (source, source_key)
+            FROM {rec} r JOIN {links} l USING (source, source_key)
             WHERE r.kind IN ('{REGISTRY_KIND}', '{GRID_KIND}') AND r.house_key IS NOT NULL)
         SELECT person_id, house_id, relation, source, source_key, valid_from, valid_to,
                CASE WHEN relation = 'registered'
@@ -259,8 +293,10 @@ def build_person_house(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         FROM r""")
 
 
-def build_house(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """master.house: one row per house key, parts by majority, grid from grid records."""
+def build_house(con: duckdb.DuckDBPyConnection, run_id: str, rec: str = "rec",
+                person_house: str = "master.person_house") -> None:
+    """master.house: one row per house key, parts by majority, grid from grid records
+    (``rec``: every record of the houses built; ``person_house``: their occupants)."""
     parts = ("district", "district_code", "street", "community", "compound", "building",
              "unit", "room")
     modes = ",\n".join(f"mode({p}) FILTER (WHERE {p} IS NOT NULL) AS {p}" for p in parts)
@@ -270,12 +306,12 @@ def build_house(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
                    mode(grid_code) FILTER (WHERE kind = '{GRID_KIND}' AND grid_code IS NOT NULL)
                      AS grid_code,
                    count(*) AS n_records
-            FROM rec WHERE house_key IS NOT NULL GROUP BY house_key),
+            FROM {rec} WHERE house_key IS NOT NULL GROUP BY house_key),
         occ AS (
             SELECT house_id,
                    count(DISTINCT person_id) FILTER (WHERE relation = 'registered') AS n_reg,
                    count(DISTINCT person_id) FILTER (WHERE relation = 'actual') AS n_act
-            FROM master.person_house WHERE is_current GROUP BY house_id)
+            FROM {person_house} WHERE is_current GROUP BY house_id)
         SELECT {house_id_sql('h.house_key')} AS house_id, h.house_key,
                nullif(concat_ws('', h.district, h.street, h.community, h.compound,
                       h.building || '号楼', h.unit || '单元', h.room || '室'), '')
@@ -286,8 +322,10 @@ def build_house(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         FROM h LEFT JOIN occ o ON o.house_id = {house_id_sql('h.house_key')}""")
 
 
-def build_household(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """master.household: one row per registry record with a household number."""
+def build_household(con: duckdb.DuckDBPyConnection, run_id: str, rec: str = "rec",
+                    links: str = "master.person_link") -> None:
+    """master.household: one row per registry record with a household number (``rec``: every
+    registry record of the households built)."""
     _insert(con, "master.household", f"""
         WITH m AS (
             SELECT r.household_no, l.person_id, r.source, r.source_key, r.relation_to_head,
@@ -297,7 +335,7 @@ def build_household(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
                      AS is_active,
                    r.registered_at, r.cancel_date, r.cancel_reason,
                    {house_id_sql('r.house_key')} AS house_id
-            FROM rec r JOIN master.person_link l USING (source, source_key)
+            FROM {rec} r JOIN {links} l USING (source, source_key)
             WHERE r.kind = '{REGISTRY_KIND}' AND r.household_no IS NOT NULL)
         SELECT m.*,
                min(person_id) FILTER (WHERE is_head AND is_active)
@@ -307,26 +345,28 @@ def build_household(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         FROM m""")
 
 
-def build_grid(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+def build_grid(con: duckdb.DuckDBPyConnection, run_id: str, rec: str = "rec",
+               house: str = "master.house", person_house: str = "master.person_house") -> None:
     """master.grid: one row per grid code; community > street > district by majority over its
-    collection records and the houses in it."""
+    collection records and the houses in it (``rec`` / ``house``: every record / house (before
+    :func:`fill_house_from_grid`) of the grids built)."""
     parts = ("community", "street", "district", "district_code")
     modes = ", ".join(f"mode({p}) FILTER (WHERE {p} IS NOT NULL) AS {p}" for p in parts)
     _insert(con, "master.grid", f"""
         WITH g AS (
             SELECT grid_code, count(*) AS n_records,
                    min(collected_at) AS first_at, max(collected_at) AS last_at
-            FROM rec WHERE grid_code IS NOT NULL GROUP BY grid_code),
+            FROM {rec} WHERE grid_code IS NOT NULL GROUP BY grid_code),
         parts AS (
             SELECT grid_code, {modes} FROM (
-                SELECT grid_code, {', '.join(parts)} FROM rec WHERE grid_code IS NOT NULL
+                SELECT grid_code, {', '.join(parts)} FROM {rec} WHERE grid_code IS NOT NULL
                 UNION ALL
-                SELECT grid_code, {', '.join(parts)} FROM master.house WHERE grid_code IS NOT NULL)
+                SELECT grid_code, {', '.join(parts)} FROM {house} WHERE grid_code IS NOT NULL)
             GROUP BY grid_code),
-        hs AS (SELECT grid_code, count(*) AS n FROM master.house
+        hs AS (SELECT grid_code, count(*) AS n FROM {house}
                WHERE grid_code IS NOT NULL GROUP BY grid_code),
         res AS (SELECT r.grid_code, count(DISTINCT ph.person_id) AS n
-                FROM master.person_house ph JOIN rec r USING (source, source_key)
+                FROM {person_house} ph JOIN {rec} r USING (source, source_key)
                 WHERE ph.relation = 'actual' AND ph.is_current AND r.grid_code IS NOT NULL
                 GROUP BY r.grid_code)
         SELECT g.grid_code, p.community, p.street, p.district, p.district_code,
@@ -336,16 +376,17 @@ def build_grid(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         LEFT JOIN res USING (grid_code)""")
 
 
-def fill_house_from_grid(con: duckdb.DuckDBPyConnection) -> None:
+def fill_house_from_grid(con: duckdb.DuckDBPyConnection, house: str = "master.house",
+                         grid: str = "master.grid") -> None:
     """Houses whose records never name their street / community take their grid's."""
-    con.execute("""
-        UPDATE master.house h SET street = coalesce(h.street, g.street),
+    con.execute(f"""
+        UPDATE {house} h SET street = coalesce(h.street, g.street),
                community = coalesce(h.community, g.community),
                district = coalesce(h.district, g.district),
                standard_address = nullif(concat_ws('', coalesce(h.district, g.district),
                    coalesce(h.street, g.street), coalesce(h.community, g.community), h.compound,
                    h.building || '号楼', h.unit || '单元', h.room || '室'), '')
-        FROM master.grid g
+        FROM {grid} g
         WHERE g.grid_code = h.grid_code
           AND (h.street IS NULL OR h.community IS NULL OR h.district IS NULL)""")
 
@@ -416,6 +457,7 @@ def build_master(con: duckdb.DuckDBPyConnection, run_id: str, has_prev: bool,
     build_house(con, run_id)
     build_household(con, run_id)
     build_grid(con, run_id)
+    save_state(con)
     fill_house_from_grid(con)
     from warehouse.service_tables import build_service_tables
     build_service_tables(con, run_id)
@@ -425,6 +467,25 @@ def build_master(con: duckdb.DuckDBPyConnection, run_id: str, has_prev: bool,
         from warehouse.person_doc import build_person_doc
         build_person_doc(con, run_id)
     return table_counts(con)
+
+
+STATE = "publish_state"
+"""Schema of the master file holding what an incremental publish needs of the last build
+(not published: not part of the declared catalog, nor copied to PostgreSQL)."""
+
+HOUSE_BASE_COLUMNS = ("house_id", "house_key", "grid_code", "district", "district_code",
+                      "street", "community")
+"""Columns of ``publish_state.house_base``: the houses before :func:`fill_house_from_grid`."""
+
+
+def save_state(con: duckdb.DuckDBPyConnection) -> None:
+    """``publish_state.rec`` (every record's ``rec`` row) and ``publish_state.house_base`` (the
+    houses' own parts, before they take their grid's) in the current catalog, for the next
+    incremental publish (:mod:`warehouse.master_delta`)."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE}")
+    con.execute(f"CREATE OR REPLACE TABLE {STATE}.rec AS SELECT * FROM rec")
+    con.execute(f"CREATE OR REPLACE TABLE {STATE}.house_base AS SELECT "
+                f"{', '.join(HOUSE_BASE_COLUMNS)} FROM master.house")
 
 
 def table_counts(con: duckdb.DuckDBPyConnection, database: str | None = None) -> dict[str, int]:

@@ -92,7 +92,8 @@ def diff_name(qualified: str) -> str:
 
 
 def apply_diff(con: duckdb.DuckDBPyConnection, target: str, source: str, t: TableSpec,
-               run_id: str, keep: bool = False) -> dict[str, int]:
+               run_id: str, keep: bool = False, scope: str | None = None,
+               stamp_all: bool = True) -> dict[str, int]:
     """Make ``target``'s table ``t`` equal to ``source``'s; return inserted / deleted row counts.
 
     One full outer join of the two sides on the primary key finds the keys whose rows differ
@@ -102,6 +103,11 @@ def apply_diff(con: duckdb.DuckDBPyConnection, target: str, source: str, t: Tabl
     publish stamps every row; only that one column is rewritten). ``source``'s rows must be
     unique by primary key (the publish audit checks it first). ``keep``: leave the changed
     keys in the temp table :func:`diff_name` (for what depends on the changes).
+
+    ``scope``: a relation of primary keys; then ``source`` holds the new content of those keys
+    only (its own keys are added to the scope) and only ``target``'s rows of the scope are
+    compared (the incremental builders of :mod:`warehouse.master_delta`). ``stamp_all`` False
+    leaves the run stamp of the unchanged rows to the caller.
     """
     stamp = stamp_column(t)
     values = [c for c in t.column_names() if c != stamp]
@@ -109,16 +115,23 @@ def apply_diff(con: duckdb.DuckDBPyConnection, target: str, source: str, t: Tabl
     others = [quote(c) for c in values if c not in t.primary_key]
     old, new = f"{target}.{t.qualified}", f"{source}.{t.qualified}"
     differs = " OR ".join(f"a.{c} IS DISTINCT FROM b.{c}" for c in others) or "FALSE"
+    key = ", ".join(keys)
+    old_rows = old
+    if scope is not None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE diff_scope AS SELECT DISTINCT {key} FROM "
+                    f"(SELECT {key} FROM {scope} UNION ALL SELECT {key} FROM {new})")
+        old_rows = f"(SELECT x.* FROM {old} x SEMI JOIN diff_scope USING ({key}))"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE diff_keys AS
         SELECT a._here AS in_old, b._here AS in_new,
                {', '.join(f'coalesce(a.{k}, b.{k}) AS {k}' for k in keys)}
-        FROM (SELECT TRUE AS _here, * FROM {old}) a
+        FROM (SELECT TRUE AS _here, * FROM {old_rows}) a
         FULL JOIN (SELECT TRUE AS _here, * FROM {new}) b ON {key_join('a', 'b', t)}
         WHERE a._here IS NULL OR b._here IS NULL OR {differs}""")
     deleted, inserted = (int(v or 0) for v in con.execute(
         "SELECT count(*) FILTER (WHERE in_old), count(*) FILTER (WHERE in_new) "
         "FROM diff_keys").fetchone())
-    key = ", ".join(keys)
+    if scope is not None:
+        con.execute("DROP TABLE diff_scope")
     if deleted:
         con.execute(f"DELETE FROM {old} USING (SELECT {key} FROM diff_keys WHERE in_old) g "
                     f"WHERE {key_join(old, 'g', t)}")
@@ -128,7 +141,7 @@ def apply_diff(con: duckdb.DuckDBPyConnection, target: str, source: str, t: Tabl
         con.execute(f"INSERT INTO {old} ({cols}{', ' + quote(stamp) if stamp else ''}) "
                     f"SELECT {cols}{f', {chr(39)}{lit}{chr(39)}' if stamp else ''} FROM {new} "
                     f"SEMI JOIN (SELECT {key} FROM diff_keys WHERE in_new) g USING ({key})")
-    if stamp:
+    if stamp and stamp_all:
         con.execute(f"UPDATE {old} SET {quote(stamp)} = ? WHERE {quote(stamp)} IS DISTINCT FROM ?",
                     [run_id, run_id])
     if keep:

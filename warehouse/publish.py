@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import duckdb
 
 from warehouse.connection import connect_attached
-from warehouse.master_build import (DECISIONS, PREV, WORK, add_primary_keys, build_master,
-                                    columns_of, table_counts)
+from warehouse.master_build import (DECISIONS, PREV, STATE, WORK, add_primary_keys,
+                                    build_master, columns_of, table_counts)
 from warehouse.master_diff import FRESH, apply_all, declared_signature, schema_signature
 from warehouse.person_doc import refresh_person_docs
 from warehouse.schema import MASTER_TABLES, quote, table
@@ -109,6 +109,11 @@ class PublishResult:
     changes: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per table: rows ``inserted`` into and ``deleted`` from the previous master's content
     (a full publish writes every row: inserted = its rows, deleted = the previous rows)."""
+    delta: str = ""
+    """Incremental only: why the night's deltas did (``deltas: ...``) or did not (``full build
+    and diff: ...``) drive the publish (:mod:`warehouse.master_delta`)."""
+    touched: dict[str, int] = field(default_factory=dict)
+    """Touched records / persons when the deltas drove the publish."""
     steps: dict[str, float] = field(default_factory=dict)
     """Seconds per step (mode, copy, build, checks, apply / keys, checkpoint, swap; and
     ``apply <table>`` for the three slowest tables of an incremental apply)."""
@@ -174,11 +179,15 @@ def _keys_unique_sql() -> str:
     return " UNION ALL ".join(parts)
 
 
-def run_integrity_checks(con: duckdb.DuckDBPyConnection, examples: int = 5) -> list[CheckResult]:
-    """Run the integrity checks in the builder connection (needs its temp tables)."""
+def run_integrity_checks(con: duckdb.DuckDBPyConnection, examples: int = 5,
+                         checks: tuple[tuple[str, str, str], ...] | None = None
+                         ) -> list[CheckResult]:
+    """Run the integrity checks in the builder connection (needs its temp tables); ``checks``
+    (name, meaning, SQL of offending keys ``k``) default to the full set."""
     out = []
-    checks = INTEGRITY_CHECKS + (("keys_unique", "duplicate primary keys in the other master "
-                                  "tables", _keys_unique_sql()),)
+    if checks is None:
+        checks = INTEGRITY_CHECKS + (("keys_unique", "duplicate primary keys in the other "
+                                      "master tables", _keys_unique_sql()),)
     for name, meaning, sql in checks:
         n, ex = con.execute(
             f"SELECT count(*), list({MASK_KEY_SQL.format()} ORDER BY k)[1:{examples}] "
@@ -363,13 +372,38 @@ def choose_mode(live: Path, full_rebuild: bool) -> tuple[str, str]:
     return "incremental", "previous master has today's schema"
 
 
+def _flag(settings: "Settings", name: str, default: bool) -> bool:
+    v = dict(settings.extra).get(name)
+    return default if v is None or v == "" else v.lower() in ("1", "true", "yes")
+
+
+def _copy_state(con: duckdb.DuckDBPyConnection) -> None:
+    """The full build's ``publish_state`` (in ``fresh``) replaces the building copy's."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD}.{STATE}")
+    for name in ("rec", "house_base"):
+        con.execute(f"CREATE OR REPLACE TABLE {BUILD}.{STATE}.{name} AS "
+                    f"SELECT * FROM {FRESH}.{STATE}.{name}")
+
+
+def _delta_checks(con: duckdb.DuckDBPyConnection, full: bool) -> list[CheckResult]:
+    """The audit of a delta-driven publish, on the building file after the apply: scoped to
+    the touched keys, or the full checks when ``full`` (``UNIGRID_PUBLISH_FULL_CHECKS=1``)."""
+    from warehouse.master_delta import SCOPED_CHECKS
+    if full:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW rec AS SELECT * FROM {BUILD}.{STATE}.rec")
+        return run_integrity_checks(con)
+    return run_integrity_checks(con, checks=SCOPED_CHECKS)
+
+
 def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_BOUNDS,
             force: bool = False, hook: Hook | None = None,
             full_rebuild: bool = False) -> PublishResult:
     """Build, audit and atomically publish the master of ``run_id`` from the work database.
 
     Incremental when :func:`choose_mode` allows (``full_rebuild`` forces a build from scratch);
-    both modes publish the same content. Raises :class:`PublishCheckFailed` (every failed check
+    both modes publish the same content. An incremental publish is driven by the night's deltas
+    when :func:`warehouse.master_delta.plan` allows (``UNIGRID_PUBLISH_DELTA=0`` turns that off;
+    ``UNIGRID_PUBLISH_FULL_CHECKS=1`` runs the full audit instead of the scoped one). Raises :class:`PublishCheckFailed` (every failed check
     listed) and keeps the previous master when the audit fails; any other error also keeps it
     and propagates.
     """
@@ -396,6 +430,7 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
         previous: str | None = None
         imported: list[Path] = []
         changes: dict[str, dict[str, int]] = {}
+        delta_note, touched = "", {}
         mode, reason = choose_mode(live, full_rebuild)
         log.info("publish of run %s: %s (%s)", run_id, mode, reason)
         lap("mode")
@@ -420,32 +455,71 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
                     _attach(con, live, PREV)
                 if has_dec:
                     _attach(con, Path(settings.decisions_db), DECISIONS)
+                previous = _previous_run_id(con) if has_prev else None
+                per_table: dict[str, float] = {}
+                delta_changes = None
                 if incremental:  # build the new content beside the copy, then diff
                     # a scratch file next to the building one, not ':memory:': the fresh
                     # tables live on disk and only DuckDB's buffer pool is in RAM
                     fresh.unlink(missing_ok=True)
                     con.execute(f"ATTACH '{_sql_path(fresh)}' AS {FRESH}")
+                    from warehouse import master_delta
+                    if _flag(settings, "UNIGRID_PUBLISH_DELTA", True):
+                        dp = master_delta.plan(con, run_id, previous)
+                    else:
+                        dp = master_delta.DeltaPlan(False, "turned off (UNIGRID_PUBLISH_DELTA)")
+                    touched = dp.counts
+                    lap("plan")
+                    if dp.ok:
+                        try:
+                            delta_changes = master_delta.build_and_apply(con, run_id, has_dec,
+                                                                         per_table)
+                        except master_delta.DeltaCheckFailed as exc:
+                            raise PublishCheckFailed(
+                                run_id, [CheckResult(exc.check, False, exc.detail)], live) \
+                                from exc
+                        if delta_changes is None:
+                            dp = master_delta.DeltaPlan(False, "a district's name changes")
+                    delta_note = (f"deltas: {dp.reason}" if dp.ok
+                                  else f"full build and diff: {dp.reason}")
+                    log.info("publish of run %s: %s", run_id, delta_note)
                     con.execute(f"USE {FRESH}")
-                counts = build_master(con, run_id, has_prev, has_dec,
-                                      person_doc=not incremental)
-                lap("build")
-                step("built")
-                prev_counts = table_counts(con, PREV) if has_prev else {}
-                previous = _previous_run_id(con) if has_prev else None
-                checks = run_integrity_checks(con)
-                checks.append(bounds_check(counts, prev_counts, bounds, force))
-                lap("checks")
-                step("checked")
-                failed = [c for c in checks if not c.ok]
-                if failed:
-                    raise PublishCheckFailed(run_id, failed, live)
+                if delta_changes is not None:  # the touched rows are built and applied
+                    con.execute(f"USE {BUILD}")
+                    changes = delta_changes
+                    lap("build")
+                    step("built")
+                    counts = table_counts(con, BUILD)
+                    prev_counts = table_counts(con, PREV)
+                    checks = _delta_checks(con, _flag(settings, "UNIGRID_PUBLISH_FULL_CHECKS",
+                                                      False))
+                    checks.append(bounds_check(counts, prev_counts, bounds, force))
+                    lap("checks")
+                    step("checked")
+                    failed = [c for c in checks if not c.ok]
+                    if failed:
+                        raise PublishCheckFailed(run_id, failed, live)
+                else:
+                    counts = build_master(con, run_id, has_prev, has_dec,
+                                          person_doc=not incremental)
+                    lap("build")
+                    step("built")
+                    prev_counts = table_counts(con, PREV) if has_prev else {}
+                    checks = run_integrity_checks(con)
+                    checks.append(bounds_check(counts, prev_counts, bounds, force))
+                    lap("checks")
+                    step("checked")
+                    failed = [c for c in checks if not c.ok]
+                    if failed:
+                        raise PublishCheckFailed(run_id, failed, live)
                 if incremental:
                     con.execute(f"USE {BUILD}")
-                    per_table: dict[str, float] = {}
-                    changes = apply_all(con, BUILD, FRESH, run_id, per_table,
-                                        skip=(DOC_TABLE,), keep=True)
+                    if delta_changes is None:
+                        changes = apply_all(con, BUILD, FRESH, run_id, per_table,
+                                            skip=(DOC_TABLE,), keep=True)
+                        _copy_state(con)
                     t_doc = time.perf_counter()
-                    changes[DOC_TABLE] = refresh_person_docs(con, run_id, PREV, FRESH)
+                    changes[DOC_TABLE] = refresh_person_docs(con, run_id, PREV, BUILD)
                     per_table[DOC_TABLE] = round(time.perf_counter() - t_doc, 3)
                     counts[DOC_TABLE] = int(con.execute(
                         f"SELECT count(*) FROM {DOC_TABLE}").fetchone()[0])
@@ -467,7 +541,8 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
                 changed = sum(c["inserted"] + c["deleted"] for c in changes.values())
                 _insert_run(con, _run_row(run_id, "published", started, t0, force, counts,
                                           checks, previous,
-                                          f"published {n} persons ({mode}: {reason}; "
+                                          f"published {n} persons ({mode}: {reason}"
+                                          f"{'; ' + delta_note if delta_note else ''}; "
                                           f"{changed} rows inserted or deleted)"))
                 for alias in (WORK, PREV, DECISIONS):
                     if alias == WORK or (alias == PREV and has_prev) or \
@@ -497,7 +572,7 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
     log.info("published run %s to %s in %.1f s (%s; steps %s)", run_id, live, seconds, mode,
              steps)
     return PublishResult(run_id, live, counts, checks, seconds, previous, force, removed,
-                         mode, reason, changes, steps)
+                         mode, reason, changes, delta_note, touched, steps)
 
 
 def amend_master(settings: "Settings", apply: Callable[[duckdb.DuckDBPyConnection], None],
@@ -563,6 +638,9 @@ def publish_stage(settings: "Settings", ctx: "RunContext") -> "StageResult":
         "deleted": {t: c["deleted"] for t, c in res.changes.items() if c["deleted"]},
         "publish_steps": res.steps,
     }
+    if res.delta:
+        counts["publish_delta"] = res.delta
+        counts.update({f"publish_{k}": v for k, v in res.touched.items()})
     messages = [f"master published ({res.mode}: {res.mode_reason}): {res.master_db}"]
     if res.forced:
         messages += [str(c) for c in res.checks if c.check == "row_counts_within_bounds"]

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import duckdb
 
-from warehouse.master_build import (WORK, _insert, _lit, columns_of, select_or_null,
-                                    tables_in)
+from warehouse.master_build import (WORK, _insert, _lit, columns_of, keys_filter,
+                                    select_or_null, tables_in)
 from warehouse.schema import quote
 
 LINEAGE_PREFIX = "_"
 """Staged columns starting with this are lineage (run, row number, hash, flags), not fields."""
 
 
-def build_source_record(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """master.source_record: each linked record's canonical staged fields as JSON."""
+def build_source_record(con: duckdb.DuckDBPyConnection, run_id: str,
+                        links: str = "master.person_link", keys: str | None = None) -> None:
+    """master.source_record: each linked record's canonical staged fields as JSON (only the
+    records in ``keys`` (source, source_key) when given; ``links``: the links relation)."""
     rid = _lit(run_id)
     for t in tables_in(con, WORK, "staged"):
         cols = columns_of(con, WORK, "staged", t)
@@ -34,14 +36,18 @@ def build_source_record(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
             SELECT l.source, l.source_key, l.person_id, l.kind, l.department, s.f, '{rid}'
             FROM (SELECT CAST(_source_key AS VARCHAR) AS source_key, {packed} AS f
                   FROM {WORK}.staged.{quote(t)} s
-                  WHERE CAST(_run_id AS VARCHAR) <= '{rid}'
+                  WHERE CAST(_run_id AS VARCHAR) <= '{rid}'{keys_filter(keys, t)}
                   QUALIFY row_number() OVER (PARTITION BY _source_key
                                              ORDER BY _run_id DESC) = 1) s
-            JOIN master.person_link l ON l.source = '{_lit(t)}' AND l.source_key = s.source_key""")
+            JOIN {links} l ON l.source = '{_lit(t)}' AND l.source_key = s.source_key""")
 
 
-def build_person_name(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """master.person_name: every linked record's name, pinyin and folded pinyin (std.record)."""
+def build_person_name(con: duckdb.DuckDBPyConnection, run_id: str,
+                      links: str = "master.person_link", keys: str | None = None) -> None:
+    """master.person_name: every linked record's name, pinyin and folded pinyin (std.record);
+    ``links`` / ``keys`` as in :func:`build_source_record`."""
+    only = (f"SEMI JOIN {keys} k ON k.source = CAST(r.source AS VARCHAR) "
+            "AND k.source_key = CAST(r.source_key AS VARCHAR)" if keys else "")
     cols = columns_of(con, WORK, "std", "record")
     sel = select_or_null(cols, {"source": "VARCHAR", "source_key": "VARCHAR",
                                 "name": "VARCHAR", "name_py": "VARCHAR",
@@ -50,13 +56,14 @@ def build_person_name(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     _insert(con, "master.person_name", f"""
         SELECT r.source, r.source_key, l.person_id, r.name, r.name_py, r.name_pyf,
                coalesce(r.birth_date, r.id_birth_date), '{_lit(run_id)}'
-        FROM (SELECT {sel} FROM {WORK}.std.record r) r
-        JOIN master.person_link l USING (source, source_key)
+        FROM (SELECT {sel} FROM {WORK}.std.record r {only}) r
+        JOIN {links} l USING (source, source_key)
         WHERE r.name IS NOT NULL OR r.name_py IS NOT NULL
         QUALIFY row_number() OVER (PARTITION BY r.source, r.source_key ORDER BY r.name) = 1""")
 
 
-def build_review_queue(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+def build_review_queue(con: duckdb.DuckDBPyConnection, run_id: str,
+                       links: str = "master.person_link") -> None:
     """master.review_queue: the run's link.review_queue with departments and person ids."""
     cols = columns_of(con, WORK, "link", "review_queue")
     if not cols:
@@ -72,8 +79,8 @@ def build_review_queue(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
                q.match_probability, q.linked_now, q.decided, TRY_CAST(q.explanation AS JSON),
                '{_lit(run_id)}'
         FROM (SELECT {sel} FROM {WORK}.link.review_queue q) q
-        LEFT JOIN master.person_link a ON a.source = q.left_source AND a.source_key = q.left_key
-        LEFT JOIN master.person_link b ON b.source = q.right_source
+        LEFT JOIN {links} a ON a.source = q.left_source AND a.source_key = q.left_key
+        LEFT JOIN {links} b ON b.source = q.right_source
                                       AND b.source_key = q.right_key""")
 
 

@@ -14,7 +14,7 @@ import duckdb
 
 from connectors.contract import Contract, ContractError, load_contract
 from quality.report import overall_status, write_report
-from quality.validate import ReconcileError, ValidationResult, validate_source
+from quality.validate import GxRunner, ReconcileError, ValidationResult, validate_source
 from warehouse.connection import table_exists
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ def validate_all(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_
     """
     runs = extracted_sources(con, run_id)
     results: list[ValidationResult] = []
+    runner = GxRunner()  # one GX context for every source, made when the first one needs it
     for c in contracts:
         run = runs.get(c.name)
         if run is None or run["status"] != "ok":
@@ -68,7 +69,8 @@ def validate_all(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_
                                             status="skipped", messages=[f"{c.name}: {why}"]))
             continue
         try:
-            results.append(validate_source(con, c, run_id, full_rebuild=full_rebuild))
+            results.append(validate_source(con, c, run_id, full_rebuild=full_rebuild,
+                                           runner=runner))
         except ReconcileError as exc:
             r = exc.result or ValidationResult(source=c.name, run_id=run_id,
                                                required=c.required, status="mismatch")

@@ -241,11 +241,59 @@ def read_raw(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
 
 # ------------------------------------------------------------------------------------------- GX
 
-def run_expectations(frame: pd.DataFrame, spec: SuiteSpec,
-                     ) -> tuple[list[ExpectationOutcome], list[np.ndarray]]:
-    """Run the suite on the frame with GX (ephemeral context, one whole-dataframe batch).
+class GxRunner:
+    """One ephemeral Great Expectations context for a whole stage run, built on first use.
 
-    Returns one outcome per spec (in spec order) and, per spec, the ``_rid`` of every failing row
+    Importing GX and building a context, a pandas data source, an asset and a suite cost
+    seconds and tenths of seconds: a stage run pays each once (one asset and suite per source,
+    reused by every chunk) instead of once per source and chunk. Sources with no rows to
+    validate never reach it, so a night in which nothing changed does not import GX at all.
+    """
+
+    def __init__(self) -> None:
+        self._ctx: Any = None
+        self._source: Any = None
+        self._batches: dict[str, Any] = {}
+        self._suites: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def _context(self) -> Any:
+        """The context and its pandas data source (GX imported here, once)."""
+        if self._ctx is None:
+            os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+            import great_expectations as gx
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            self._ctx = gx.get_context(mode="ephemeral")
+            self._ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+            self._source = self._ctx.data_sources.add_pandas(name="unigrid")
+        return self._ctx
+
+    def batch_definition(self, source: str) -> Any:
+        """The whole-dataframe batch definition of a source's asset (created once)."""
+        self._context()
+        if source not in self._batches:
+            asset = self._source.add_dataframe_asset(name=source)
+            self._batches[source] = asset.add_batch_definition_whole_dataframe("whole")
+        return self._batches[source]
+
+    def suite(self, spec: SuiteSpec) -> Any:
+        """The GX suite of the specs (built and added to the context once per suite spec)."""
+        from quality.suites import build_suite
+
+        ctx = self._context()
+        key = (spec.source, tuple(s.identity() for s in spec.specs))
+        if key not in self._suites:
+            name = f"unigrid.{spec.source}.{len(self._suites)}"
+            self._suites[key] = ctx.suites.add(build_suite(spec, name=name, context=ctx))
+        return self._suites[key]
+
+
+def run_expectations(frame: pd.DataFrame, spec: SuiteSpec, runner: GxRunner | None = None,
+                     ) -> tuple[list[ExpectationOutcome], list[np.ndarray]]:
+    """Run the suite on the frame with GX (one whole-dataframe batch).
+
+    ``runner`` holds the stage run's context (a fresh one is made when omitted). Returns one
+    outcome per spec (in spec order) and, per spec, the ``_rid`` of every failing row
     (from ``unexpected_index_list``, which COMPLETE result format gives in full).
     """
     outcomes = [ExpectationOutcome(i, s.label(), s.expectation, s.column, s.severity, s.rule,
@@ -254,18 +302,9 @@ def run_expectations(frame: pd.DataFrame, spec: SuiteSpec,
     failing = [np.empty(0, dtype=np.int64) for _ in spec.specs]
     if frame.empty:
         return outcomes, failing
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    from quality.suites import build_suite
-
-    ctx = gx.get_context(mode="ephemeral")
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    asset = ctx.data_sources.add_pandas(name=f"unigrid_{spec.source}") \
-        .add_dataframe_asset(name=spec.source)
-    batch = asset.add_batch_definition_whole_dataframe("whole")
-    suite = ctx.suites.add(build_suite(spec, context=ctx))
+    runner = runner or GxRunner()
+    batch = runner.batch_definition(spec.source)
+    suite = runner.suite(spec)
     # Batch.validate, not ValidationDefinition.run: the latter stores the results, serialising
     # every failing row's index (minutes on a million rows) for a store we never read.
     # The row id is the frame's *named index*: GX then lists failing rows without reading a
@@ -413,14 +452,24 @@ def top_reasons(reasons: pd.DataFrame, limit: int = 20) -> list[dict[str, Any]]:
 
 # ----------------------------------------------------------------------------------------- write
 
-def _raw_json_sql(con: duckdb.DuckDBPyConnection, source: str) -> str:
+def _raw_json_sql(con: duckdb.DuckDBPyConnection, source: str, only: str | None = None) -> str:
     """SELECT of the run's raw rows as ``(_file, _row_no, raw JSON)``: every source column
-    (not the lineage ones) exactly as landed. Parameter ``$run_id``."""
-    cols = [c for c in raw_table_columns(con, source) if not c.startswith("_")]
-    pairs = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}', {_q(c)}" for c in cols)
-    file = "_file" if "_file" in raw_table_columns(con, source) else "NULL::VARCHAR AS _file"
-    return (f"SELECT {file}, _row_no, json_object({pairs}) AS raw "
-            f"FROM raw.{_q(source)} WHERE _run_id = $run_id")
+    (not the lineage ones) exactly as landed. Parameter ``$run_id``.
+
+    ``only``: a relation with columns ``file, row_no``; just those rows are read and turned
+    into JSON (not the whole run: quarantined rows are few).
+    """
+    all_cols = raw_table_columns(con, source)
+    cols = [c for c in all_cols if not c.startswith("_")]
+    pairs = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}', r.{_q(c)}" for c in cols)
+    has_file = "_file" in all_cols
+    file = "r._file" if has_file else "NULL::VARCHAR AS _file"
+    semi = ""
+    if only is not None:
+        same_file = "r._file IS NOT DISTINCT FROM o.file" if has_file else "o.file IS NULL"
+        semi = f"SEMI JOIN {only} o ON {same_file} AND r._row_no = o.row_no "
+    return (f"SELECT {file}, r._row_no, json_object({pairs}) AS raw "
+            f"FROM raw.{_q(source)} r {semi}WHERE r._run_id = $run_id")
 
 
 def _staged_select(contract: Contract) -> str:
@@ -538,7 +587,7 @@ def write_results(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: st
                                       ORDER BY ord, rule) AS reasons
                     FROM _q_reasons GROUP BY _rid
                 ) r USING (_rid)
-                LEFT JOIN ({_raw_json_sql(con, src)}) j
+                LEFT JOIN ({_raw_json_sql(con, src, only='_q_rows')}) j
                   ON j._file IS NOT DISTINCT FROM q.file AND j._row_no = q.row_no
                 ORDER BY q._rid""", {"run_id": run_id, "source": src})
     finally:
@@ -551,12 +600,29 @@ def write_results(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: st
 
 def write_expectations(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
                        outcomes: list[ExpectationOutcome]) -> None:
-    """Insert ``meta.expectation_result`` rows (inside the caller's transaction)."""
-    if outcomes:
-        con.executemany("INSERT INTO meta.expectation_result VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [[run_id, source, o.index, o.label, o.column, o.severity, o.rule,
-                          o.element_count, o.unexpected_count, o.success, o.error]
-                         for o in outcomes])
+    """Insert ``meta.expectation_result`` rows (inside the caller's transaction), in one
+    statement (``executemany`` costs a statement per expectation)."""
+    if not outcomes:
+        return
+    rows = pd.DataFrame({
+        "idx": pd.Series([o.index for o in outcomes], dtype="int32"),
+        "expectation": pd.Series([o.label for o in outcomes], dtype="object"),
+        "column": pd.Series([o.column for o in outcomes], dtype="object"),
+        "severity": pd.Series([o.severity for o in outcomes], dtype="object"),
+        "rule": pd.Series([o.rule for o in outcomes], dtype="object"),
+        "element_count": pd.Series([o.element_count for o in outcomes], dtype="int64"),
+        "unexpected_count": pd.Series([o.unexpected_count for o in outcomes], dtype="int64"),
+        "success": pd.Series([o.success for o in outcomes], dtype="bool"),
+        "error": pd.Series([o.error for o in outcomes], dtype="object"),
+    })
+    con.register("_q_expect", rows)
+    try:
+        con.execute("""INSERT INTO meta.expectation_result
+                       SELECT $run_id, $source, idx, expectation, "column", severity, rule,
+                              element_count, unexpected_count, success, error::VARCHAR
+                       FROM _q_expect ORDER BY idx""", {"run_id": run_id, "source": source})
+    finally:
+        con.unregister("_q_expect")
 
 
 def _remove_disappeared(con: duckdb.DuckDBPyConnection, source: str, run_id: str) -> int:
@@ -606,7 +672,8 @@ def merge_outcomes(total: list[ExpectationOutcome], part: list[ExpectationOutcom
 
 def validate_source(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
                     today: date | None = None, chunk_rows: int = CHUNK_ROWS,
-                    full_rebuild: bool = False) -> ValidationResult:
+                    full_rebuild: bool = False, runner: GxRunner | None = None,
+                    ) -> ValidationResult:
     """Validate the run's raw rows of one source; write staged, quarantine and reconcile rows.
 
     Rows are validated in chunks of ``chunk_rows`` (one GX whole-dataframe batch each) to bound
@@ -614,6 +681,7 @@ def validate_source(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: 
     (a declared ``unique`` expectation, though, is checked within each chunk). Everything is
     written in one transaction: a failure leaves the previous state of the run untouched.
     ``full_rebuild``: the extract landed the whole source; staged is rebuilt from this run only.
+    ``runner``: the stage run's shared GX context (one is made on first need when omitted).
 
     Raises :class:`ValidationError` if the source cannot be validated (nothing is written then)
     and :class:`ReconcileError` if rows read != staged + quarantined after writing.
@@ -629,6 +697,7 @@ def validate_source(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: 
     timings = dict.fromkeys(("read", "parse", "gx", "write"), 0.0)
     all_reasons: list[pd.DataFrame] = []
     flag_counts: dict[str, int] = {}
+    runner = runner or GxRunner()
     con.execute("BEGIN TRANSACTION")
     try:
         res.rows_removed = begin_replace(con, contract, run_id, full_rebuild)
@@ -640,7 +709,7 @@ def validate_source(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: 
             frame, warnings = build_frame(raw, contract, cleaned=True)
             res.messages += [w for w in warnings if w not in res.messages]
             t2 = time.perf_counter()
-            outcomes, failing = run_expectations(frame, spec)
+            outcomes, failing = run_expectations(frame, spec, runner)
             t3 = time.perf_counter()
             broken = [o for o in outcomes if o.error and o.severity == "hard"]
             if broken:

@@ -303,8 +303,8 @@ def test_failure_midway_rolls_back_to_the_previous_state(con: duckdb.DuckDBPyCon
     before = (_staged(con), _quarantine(con))
     real, calls = v.run_expectations, []
 
-    def broken_second_chunk(frame, spec):  # type: ignore[no-untyped-def]
-        outcomes, failing = real(frame, spec)
+    def broken_second_chunk(frame, spec, *rest):  # type: ignore[no-untyped-def]
+        outcomes, failing = real(frame, spec, *rest)
         calls.append(1)
         if len(calls) == 2:
             outcomes[0].error = "simulated engine failure"

@@ -186,3 +186,67 @@ def test_report_stage_writes_into_the_runs_folder(master: Path, tmp_path: Path) 
         "findings.csv", "findings.xlsx", "report.html"]
     with pytest.raises(StageFailed):
         report_stage(Settings(home=tmp_path, master_db=tmp_path / "none.duckdb"), ctx)
+
+
+WORKBOOK_CASES = [
+    ("text with markup and CJK", pd.DataFrame({"a": ["x<y&z>", "中文·名", None, " lead"]})),
+    ("integers and missing", pd.DataFrame({"n": pd.array([1, None, 3, -4], dtype="Int64")})),
+    # floats of at most 16 significant digits (the report rounds amounts to cents): openpyxl
+    # writes 16 digits, the fast writer the shortest text that reads back as the same float
+    ("floats", pd.DataFrame({"f": [round(0.1 + 0.2, 2), 3000.0, None, 1e-5, 12345678.91]})),
+    ("python numbers in an object column", pd.DataFrame({"o": [1, 2.5, None, 7]},
+                                                        dtype=object)),
+    ("booleans", pd.DataFrame({"b": [True, False, True, False]})),
+    ("booleans with missing", pd.DataFrame({"b": [True, None, False, None]}, dtype=object)),
+    ("empty table", pd.DataFrame({"a": pd.Series([], dtype=object), "发现数": []})),
+]
+
+
+def _sheet_values(path: Path) -> dict[str, list[tuple]]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True)
+    out = {}
+    for name in wb.sheetnames:
+        rows = []
+        for r in wb[name].iter_rows(values_only=True):
+            r = tuple(r)
+            while r and r[-1] is None:
+                r = r[:-1]
+            rows.append(tuple((type(v).__name__, v) for v in r))
+        out[name] = rows
+    return out
+
+
+@pytest.mark.parametrize("case,table", WORKBOOK_CASES, ids=[c[0] for c in WORKBOOK_CASES])
+def test_fast_workbook_holds_what_openpyxl_writes(case: str, table: pd.DataFrame,
+                                                  tmp_path: Path) -> None:
+    from warehouse.report.writers import write_xlsx, write_xlsx_openpyxl
+
+    sheets = [("汇总", table), ("a/b", table.head(2))]
+    fast = write_xlsx(tmp_path / "fast.xlsx", sheets)
+    slow = write_xlsx_openpyxl(tmp_path / "slow.xlsx", [("汇总", table), ("a_b", table.head(2))])
+    assert _sheet_values(fast) == _sheet_values(slow)
+
+
+def test_report_workbook_values_equal_openpyxls(master: Path, report, tmp_path: Path) -> None:
+    from warehouse.report.data import load_report_data
+    from warehouse.report.tables import display_frame, rule_table, summary_table
+    from warehouse.report.writers import write_xlsx_openpyxl
+
+    data = load_report_data(master, RUN, rule_infos())
+    display = display_frame(data)
+    sheets = [("汇总", summary_table(data))] + [(r.title_zh, rule_table(display, r))
+                                              for r in data.rules]
+    slow = write_xlsx_openpyxl(tmp_path / "slow.xlsx", sheets)
+    assert _sheet_values(report.xlsx) == _sheet_values(slow)
+
+
+def test_mixed_column_falls_back_to_openpyxl(tmp_path: Path) -> None:
+    from warehouse.report.fastxlsx import column_kind
+    from warehouse.report.writers import write_xlsx
+
+    mixed = pd.DataFrame({"m": ["a", 1, None]}, dtype=object)
+    assert column_kind(mixed["m"]) is None
+    path = write_xlsx(tmp_path / "m.xlsx", [("s", mixed)])
+    assert _sheet_values(path)["s"][1:] == [(("str", "a"),), (("int", 1),), ()]

@@ -1,4 +1,5 @@
-"""A fast, minimal XLSX writer for large single-sheet tables (voter rolls of 100,000s of rows).
+"""A fast, minimal XLSX writer for large tables (voter rolls of 100,000s of rows, the report's
+findings workbook).
 
 openpyxl writes about 10^5 cells a second; a 600,000-person roll would take minutes. This
 writer builds the sheet XML with vectorised pandas string operations (inline strings, numbers
@@ -9,7 +10,9 @@ Office Open XML workbook (openpyxl, Excel, WPS and LibreOffice open it); same ta
 from __future__ import annotations
 
 import zipfile
+from datetime import datetime
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -127,6 +130,129 @@ def write_table_xlsx(path: Path | str, df: pd.DataFrame, sheet: str = "Sheet1") 
                           ("xl/workbook.xml", wb), ("xl/_rels/workbook.xml.rels", _WB_RELS),
                           ("xl/styles.xml", _STYLES),
                           ("xl/worksheets/sheet1.xml", sheet_xml(df))):
+            zi = zipfile.ZipInfo(arc, date_time=_TIME)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(zi, text if isinstance(text, bytes) else text.encode("utf-8"),
+                       compresslevel=1)
+    return path
+
+
+def column_kind(col: pd.Series) -> str | None:
+    """How :func:`write_workbook` writes a column: ``"num"``, ``"bool"`` or ``"str"``; None
+    when its values mix kinds or are of another type (dates, lists: use openpyxl)."""
+    if pd.api.types.is_bool_dtype(col):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(col):
+        return "num"
+    if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
+        return None
+    kinds = {_KINDS.get(t) for t in col.dropna().map(type).unique()}
+    if not kinds:
+        return "str"
+    return kinds.pop() if len(kinds) == 1 and None not in kinds else None
+
+
+_KINDS: dict[type, str] = {str: "str", bool: "bool", np.bool_: "bool", int: "num", float: "num",
+                           np.int64: "num", np.int32: "num", np.float64: "num"}
+
+
+def _typed_cells(col: pd.Series, kind: str, letter: str, rows: pa.Array) -> pa.Array:
+    """``<c>`` elements of a column of :func:`column_kind` ``kind``."""
+    if kind == "bool":
+        v = pa.array(col.map({True: "1", False: "0", np.True_: "1", np.False_: "0"}),
+                     from_pandas=True, type=pa.string())
+        cell = pc.binary_join_element_wise('<c r="', letter, rows, '" t="b"><v>', v,
+                                           "</v></c>", "")
+        return pc.fill_null(cell, "")
+    if kind == "num" and not pd.api.types.is_numeric_dtype(col):
+        col = pd.to_numeric(col)
+    if kind == "str":
+        col = col.astype(object)
+    return _cells(col, letter, rows)
+
+
+def _sheet_xml_typed(df: pd.DataFrame, kinds: Sequence[str]) -> bytes:
+    letters = column_letters(len(df.columns))
+    n = len(df)
+    rows = pc.cast(pa.array(np.arange(2, n + 2)), pa.string())
+    parts = [_typed_cells(df.iloc[:, i], kinds[i], lt, rows) for i, lt in enumerate(letters)]
+    head = "".join(f'<c r="{lt}1" s="1" t="inlineStr"><is><t>{_esc1(str(c))}</t></is></c>'
+                   for lt, c in zip(letters, df.columns))
+    dim = f"A1:{letters[-1]}{n + 1}" if letters else "A1"
+    head_xml = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                f'<dimension ref="{dim}"/>'
+                '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
+                'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
+                f'<sheetData><row r="1">{head}</row>')
+    if not n or not parts:
+        return head_xml.encode("utf-8") + b"</sheetData></worksheet>"
+    xml_rows = pc.binary_join_element_wise('<row r="', rows, '">', *parts, "</row>", "")
+    return head_xml.encode("utf-8") + _concat(xml_rows) + b"</sheetData></worksheet>"
+
+
+def write_workbook(path: Path | str, sheets: Sequence[tuple[str, pd.DataFrame]],
+                   stamp: datetime | None = None, creator: str = "unigrid") -> Path:
+    """Write ``(sheet name, table)`` sheets as one workbook at ``path``; return the path.
+
+    Sheet names must already be valid and unique (``writers.sheet_name``). Each column is
+    written by its :func:`column_kind` (numbers, booleans, inline strings; missing values as
+    empty cells), the header row bold and frozen. Reproducible: zip entries carry a fixed time
+    and the document's created/modified dates are ``stamp`` (default 2000-01-01). Raises
+    ValueError when a column has no kind (then use openpyxl).
+    """
+    kinds = []
+    for _, df in sheets:
+        k = [column_kind(df.iloc[:, i]) for i in range(df.shape[1])]
+        bad = [c for c, x in zip(df.columns, k) if x is None]
+        if bad:
+            raise ValueError(f"write_workbook: column {bad[0]!r} mixes value kinds")
+        kinds.append(k)
+    iso = (stamp or datetime(*_TIME)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    n = len(sheets)
+    ct = _CT.replace('<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
+                     'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>', "".join(
+                         f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="'
+                         'application/vnd.openxmlformats-officedocument.spreadsheetml.'
+                         'worksheet+xml"/>' for i in range(1, n + 1)))
+    ct = ct.replace("</Types>", '<Override PartName="/docProps/core.xml" ContentType="'
+                    'application/vnd.openxmlformats-package.core-properties+xml"/></Types>')
+    rels = _RELS.replace("</Relationships>", '<Relationship Id="rId2" Type="http://schemas.'
+                         'openxmlformats.org/package/2006/relationships/metadata/core-'
+                         'properties" Target="docProps/core.xml"/></Relationships>')
+    wb_rels = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+               '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+               'relationships">' + "".join(
+                   f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/'
+                   f'officeDocument/2006/relationships/worksheet" Target="worksheets/'
+                   f'sheet{i}.xml"/>' for i in range(1, n + 1))
+               + f'<Relationship Id="rId{n + 1}" Type="http://schemas.openxmlformats.org/'
+               'officeDocument/2006/relationships/styles" Target="styles.xml"/>'
+               '</Relationships>')
+    wb = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+          '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+          'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+          + "".join(f'<sheet name="{_esc1(name)}" sheetId="{i}" r:id="rId{i}"/>'
+                    for i, (name, _) in enumerate(sheets, start=1))
+          + "</sheets></workbook>")
+    core = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/'
+            'metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+            'xmlns:dcterms="http://purl.org/dc/terms/" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            f"<dc:creator>{_esc1(creator)}</dc:creator>"
+            f'<dcterms:created xsi:type="dcterms:W3CDTF">{iso}</dcterms:created>'
+            f'<dcterms:modified xsi:type="dcterms:W3CDTF">{iso}</dcterms:modified>'
+            "</cp:coreProperties>")
+    entries: list[tuple[str, str | bytes]] = [
+        ("[Content_Types].xml", ct), ("_rels/.rels", rels), ("docProps/core.xml", core),
+        ("xl/workbook.xml", wb), ("xl/_rels/workbook.xml.rels", wb_rels),
+        ("xl/styles.xml", _STYLES)]
+    entries += [(f"xl/worksheets/sheet{i}.xml", _sheet_xml_typed(df, k))
+                for i, ((_, df), k) in enumerate(zip(sheets, kinds), start=1)]
+    path = Path(path)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for arc, text in entries:
             zi = zipfile.ZipInfo(arc, date_time=_TIME)
             zi.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(zi, text if isinstance(text, bytes) else text.encode("utf-8"),

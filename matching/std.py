@@ -300,6 +300,33 @@ _FHN_SQL = """
 """Each record's ``family_household_no``: the mother's (else the father's) registry household."""
 
 
+_FHN_DELTA_SQL = """
+    CREATE OR REPLACE TEMP TABLE std_fhn AS
+    WITH k AS (SELECT id_key FROM std_new WHERE kind = 'household_registry'
+               UNION SELECT id_key FROM std.record_undo WHERE kind = 'household_registry'),
+    todo AS (SELECT record_id, mother_id_key, father_id_key, family_household_no
+             FROM std.record
+             WHERE record_id IN (SELECT record_id FROM std_new)
+                OR mother_id_key IN (SELECT id_key FROM k)
+                OR father_id_key IN (SELECT id_key FROM k)),
+    hh AS (SELECT id_key, min(household_no) AS household_no FROM std.record
+           WHERE id_key IS NOT NULL AND household_no IS NOT NULL
+             AND kind = 'household_registry'
+             AND id_key IN (SELECT mother_id_key FROM todo UNION SELECT father_id_key FROM todo)
+           GROUP BY id_key),
+    f AS (SELECT t.record_id, t.family_household_no AS was,
+                 coalesce(mh.household_no, fh.household_no) AS family_household_no
+          FROM todo t LEFT JOIN hh mh ON mh.id_key = t.mother_id_key
+          LEFT JOIN hh fh ON fh.id_key = t.father_id_key)
+    SELECT record_id, family_household_no FROM f
+    WHERE was IS DISTINCT FROM family_household_no"""
+"""Incremental ``family_household_no`` (after the run's rows replaced theirs; ``std_new``: the
+new rows, ``std.record_undo``: the rows they replaced or removed): only a registry row of an ID
+number can change that number's household, so only the new rows and the records whose mother
+or father has such a number are recomputed (as :data:`_FHN_SQL` would). Rows whose value
+differs, with the new value."""
+
+
 def _ddl(columns: dict[str, str]) -> str:
     return ", ".join(f"{quote_ident(c)} {t}" for c, t in columns.items())
 
@@ -500,13 +527,9 @@ def apply_std(con: duckdb.DuckDBPyConnection, std: pd.DataFrame | Iterable[pd.Da
             con.execute(f"INSERT INTO std.record SELECT {plain} FROM std_new t")
             con.execute("INSERT INTO std.delta SELECT n.record_id, n.source, n.source_key, 'new' "
                         "FROM std_new n ANTI JOIN std.delta d ON d.record_id = n.record_id")
-            # family households follow the parents' registry rows: recompute them all
-            con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE std_fhn AS
-                SELECT f.record_id, f.family_household_no
-                FROM ({_FHN_SQL.format(t='std.record')}) f
-                JOIN std.record r ON r.record_id = f.record_id
-                WHERE r.family_household_no IS DISTINCT FROM f.family_household_no""")
+            # family households follow the parents' registry rows: recompute them for the
+            # new rows and for the children of the ID numbers whose registry rows changed
+            con.execute(_FHN_DELTA_SQL)
             con.execute("""
                 INSERT INTO std.record_undo SELECT * FROM std.record
                 WHERE record_id IN (SELECT record_id FROM std_fhn)

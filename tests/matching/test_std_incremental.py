@@ -254,6 +254,16 @@ def test_parent_moving_household_changes_the_newborn(tmp_path: Path) -> None:
     assert delta(s) == [(0, "health_birth_cert", "B1", "changed"),
                         (1, "ps_household_registry", "R1", "changed")]
     assert (r.counts["standardised"], r.counts["changed"], r.counts["full"]) == (1, 2, False)
+    # the father's registry row disappears: the newborn (not re-staged) loses the household
+    del city.rows["ps_household_registry"]["R1"]
+    stage_night(s, city, {"ps_household_registry": set(), "health_birth_cert": set(),
+                          "grid_collection": set()}, "20261103")
+    r = standardise_stage(s, RunContext.for_date(NIGHT0 + timedelta(days=2)))
+    assert table(s, "SELECT source_key, family_household_no FROM std.record ORDER BY 1") == [
+        ("B1", None)]
+    assert delta(s) == [(0, "health_birth_cert", "B1", "changed"),
+                        (1, "ps_household_registry", "R1", "removed")]
+    assert (r.counts["standardised"], r.counts["changed"], r.counts["removed"]) == (0, 1, 1)
 
 
 @pytest.mark.parametrize("damage", [

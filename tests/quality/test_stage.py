@@ -112,3 +112,27 @@ def test_broken_contract_file_is_reported(tmp_path: Path) -> None:
     assert r.status == "partial"
     assert any("zz_broken.yaml" in m for m in r.messages)
     assert r.counts["sources"]["src_a"]["status"] == "ok"
+
+
+@pytest.mark.parametrize("rows, contexts", [
+    ({"src_a": GOOD, "src_b": GOOD[:1], "src_c": GOOD[1:]}, 1),  # three sources, one context
+    ({"src_a": [], "src_b": []}, 0),  # nothing to validate: Great Expectations never started
+])
+def test_one_gx_context_per_stage_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      rows: dict[str, list], contexts: int) -> None:
+    import quality.validate as v
+    made: list[int] = []
+    real = v.GxRunner._context
+
+    def counting(self):  # type: ignore[no-untyped-def]
+        if self._ctx is None:
+            made.append(1)
+        return real(self)
+
+    monkeypatch.setattr(v.GxRunner, "_context", counting)
+    settings = _setup(tmp_path, {name: {"required": True, "extract": "ok", "rows": r}
+                                 for name, r in rows.items()})
+    r = _run(settings)
+    assert r.status == "ok", r.messages
+    assert len(made) == contexts
+    assert r.counts["rows_read"] == sum(len(x) for x in rows.values())

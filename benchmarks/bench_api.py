@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,11 +131,13 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 
 async def load(url: str, token: str, ids: list[str], clients: int, seconds: float,
-               warmup: float, seed: int) -> tuple[list[float], int, float]:
+               warmup: float, seed: int, probe: "Callable[[], None] | None" = None,
+               ) -> tuple[list[float], int, float]:
     """Latencies (ms) of successful requests in the measured window, errors, window seconds.
 
     ``clients`` closed-loop keep-alive connections in this one process, written on raw
-    asyncio streams (an HTTP library costs the shared cores more than the server's work)."""
+    asyncio streams (an HTTP library costs the shared cores more than the server's work).
+    ``probe`` is called when the measured window starts and when it ends (CPU counters)."""
     from urllib.parse import quote, urlsplit
 
     u = urlsplit(url)
@@ -172,7 +175,13 @@ async def load(url: str, token: str, ids: list[str], clients: int, seconds: floa
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker() for _ in range(clients)))
+    async def probe_at(t: float) -> None:
+        await asyncio.sleep(max(0.0, t - time.monotonic()))
+        if probe is not None:
+            probe()
+
+    await asyncio.gather(*(worker() for _ in range(clients)), probe_at(t_measure),
+                         probe_at(t_end))
     return lat, errors, seconds
 
 
@@ -197,9 +206,13 @@ end
 
 
 def wrk_load(url: str, token: str, ids: list[str], clients: int, seconds: float,
-             warmup: float, seed: int) -> dict[str, float]:
+             warmup: float, seed: int, probe: "Callable[[], None] | None" = None,
+             ) -> dict[str, float]:
     """The same load with ``wrk`` (C, one thread: far lighter than a Python client), if it is
-    installed: requests, errors, window, p50 / p95 / p99 / max in ms."""
+    installed: requests, errors, window, p50 / p95 / p99 / max in ms, and ``client_cpu_s``
+    (wrk's user + system CPU seconds in the measured run). ``probe`` is called just before and
+    just after the measured run."""
+    import resource
     import shutil
     import tempfile
     from urllib.parse import quote
@@ -217,12 +230,52 @@ def wrk_load(url: str, token: str, ids: list[str], clients: int, seconds: float,
         if warmup > 0:
             subprocess.run(base[:1] + ["-d", f"{max(1, round(warmup))}s"] + base[1:], env=env,
                            check=True, capture_output=True)
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if probe is not None:
+            probe()
         out = subprocess.run(base[:1] + ["-d", f"{round(seconds)}s"] + base[1:], env=env,
                              check=True, capture_output=True, text=True).stdout
+        if probe is not None:
+            probe()
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next(x for x in out.splitlines() if x.startswith("UGRESULT"))
     n, err, window, p50, p95, p99, mx = (float(v) for v in line.split()[1:])
     return {"requests": int(n) - int(err), "errors": int(err), "window": window,
-            "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "max_ms": mx}
+            "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "max_ms": mx,
+            "client_cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)}
+
+
+class CpuProbe:
+    """CPU seconds (user + system) of the server's process tree, and of this process, between
+    two calls: what the measured window cost the server and the built-in client."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.marks: list[tuple[float, float]] = []
+
+    def server_cpu(self) -> float:
+        """User + system CPU seconds of the server and its worker processes so far."""
+        import psutil
+
+        root = psutil.Process(self.server_pid)
+        total = 0.0
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def __call__(self) -> None:
+        self.marks.append((self.server_cpu(), time.process_time()))
+
+    def window(self) -> tuple[float, float]:
+        """(server CPU s, this process's CPU s) between the first and the last mark."""
+        if len(self.marks) < 2:
+            return float("nan"), float("nan")
+        (s0, c0), (s1, c1) = self.marks[0], self.marks[-1]
+        return s1 - s0, c1 - c0
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -237,7 +290,33 @@ def _report(client: str, out: dict, clients: int, workers: int, persons: int) ->
           f"{workers} worker(s), {persons:,} persons; p50 {out['p50_ms']:.1f} ms, "
           f"p95 {out['p95_ms']:.1f} ms, p99 {out['p99_ms']:.1f} ms, max {out['max_ms']:.1f} ms; "
           f"errors {out['errors']}; load average {out['load_avg_1m']:.1f} on "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; CPU per request: server {out['server_cpu_ms_per_req']:.3f} "
+          f"ms, client {out['client_cpu_ms_per_req']:.3f} ms")
+
+
+def measure(kind: str, url: str, token: str, ids: list[str], clients: int, seconds: float,
+            warmup: float, seed: int, server_pid: int) -> dict:
+    """One load run with client ``kind`` (``wrk`` or ``python``) against the server at
+    ``url`` (process ``server_pid``): latency percentiles, throughput, and CPU seconds of
+    server and client in the measured window (total and per request)."""
+    probe = CpuProbe(server_pid)
+    if kind == "wrk":
+        out = wrk_load(url, token, ids, clients, seconds, warmup, seed, probe)
+        server_cpu, _ = probe.window()
+    else:
+        lat, errors, window = asyncio.run(load(url, token, ids, clients, seconds, warmup, seed,
+                                               probe))
+        out = {"requests": len(lat), "errors": errors, "window": window,
+               "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
+               "p99_ms": percentile(lat, 99), "max_ms": max(lat) if lat else float("nan")}
+        server_cpu, out["client_cpu_s"] = probe.window()
+    n = max(1, out["requests"] + out["errors"])
+    out.update({"client": kind, "clients": clients, "throughput_rps": out["requests"] /
+                out["window"], "server_cpu_s": server_cpu,
+                "server_cpu_ms_per_req": 1000 * server_cpu / n,
+                "client_cpu_ms_per_req": 1000 * out["client_cpu_s"] / n,
+                "load_avg_1m": os.getloadavg()[0]})
+    return out
 
 
 def run(persons: int, home: Path, clients: int, seconds: float, workers: int, reuse: bool,
@@ -257,18 +336,8 @@ def run(persons: int, home: Path, clients: int, seconds: float, workers: int, re
     try:
         asyncio.run(wait_ready(url))
         for kind in kinds:
-            if kind == "wrk":
-                out = wrk_load(url, token, ids, clients, seconds, warmup, seed)
-            else:
-                lat, errors, window = asyncio.run(load(url, token, ids, clients, seconds,
-                                                       warmup, seed))
-                out = {"requests": len(lat), "errors": errors, "window": window,
-                       "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
-                       "p99_ms": percentile(lat, 99),
-                       "max_ms": max(lat) if lat else float("nan")}
-            out.update({"client": kind, "persons": persons, "clients": clients,
-                        "workers": workers, "throughput_rps": out["requests"] / out["window"],
-                        "load_avg_1m": os.getloadavg()[0]})
+            out = measure(kind, url, token, ids, clients, seconds, warmup, seed, proc.pid)
+            out.update({"persons": persons, "workers": workers})
             _report(kind, out, clients, workers, persons)
             results.append(out)
     finally:

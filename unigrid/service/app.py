@@ -105,9 +105,13 @@ class ServiceState:
                 self._tokens.pop(kind + ":" + token_hash(secret), None)
 
 
-def create_app(settings: Settings, cookie_secure: bool = False) -> FastAPI:
-    """The service for ``settings`` (master and decisions databases)."""
+def create_app(settings: Settings, cookie_secure: bool = False,
+               fast_lookup: bool = True) -> FastAPI:
+    """The service for ``settings`` (master and decisions databases). ``fast_lookup`` serves
+    successful ``GET /persons/{id_number}`` lookups outside FastAPI's dependency machinery
+    (:mod:`unigrid.service.fastpath`; same checks, access log, masking and bytes)."""
     from unigrid.service.api import router as api_router
+    from unigrid.service.fastpath import PersonLookup
     from unigrid.service.pages import router as pages_router
 
     state = ServiceState(settings, MasterPool(settings.master_db),
@@ -135,17 +139,21 @@ def create_app(settings: Settings, cookie_secure: bool = False) -> FastAPI:
     app.include_router(api_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    if fast_lookup:
+        app.add_middleware(PersonLookup)
     return app
 
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory unigrid.service.app:app_from_env`` (settings from the
-    environment / ``unigrid.toml``)."""
+    environment / ``unigrid.toml``; ``UNIGRID_FAST_LOOKUP=0`` turns the fast lookup path off,
+    for comparisons)."""
     import os
 
     from unigrid.settings import load_settings
     return create_app(load_settings(),
-                      cookie_secure=os.environ.get("UNIGRID_COOKIE_SECURE", "") == "1")
+                      cookie_secure=os.environ.get("UNIGRID_COOKIE_SECURE", "") == "1",
+                      fast_lookup=os.environ.get("UNIGRID_FAST_LOOKUP", "1") != "0")
 
 
 def svc(request: Request) -> ServiceState:

@@ -82,6 +82,39 @@ def mask_record(role: str, record: dict[str, Any], full: Iterable[str] = ()) -> 
     return walk(record)
 
 
+def masked_kinds(role: str) -> frozenset[str]:
+    """The data kinds :func:`mask_record` masks for ``role`` (record keys go with ID numbers)."""
+    seen = UNMASKED.get(role, frozenset())
+    return frozenset(k for k in ("id", "name", "phone", "key")
+                     if k not in seen and not (k == "key" and "id" in seen))
+
+
+def mask_in_place(role: str, record: Any) -> Any:
+    """:func:`mask_record` without the copy: masks ``record`` (a freshly parsed document the
+    caller owns) in place and returns it; walks nothing for a role that sees everything.
+    Equal to ``mask_record(role, record)`` (tested on every published document and role)."""
+    kinds = masked_kinds(role)
+    if not kinds:
+        return record
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if isinstance(v, (dict, list)):
+                    walk(v)
+                elif v is not None:
+                    kind = field_kind(k)  # cached per field name
+                    if kind in kinds:
+                        obj[k] = mask_scalar(kind, v)  # same keys: safe while iterating
+        elif isinstance(obj, list):
+            for x in obj:
+                if isinstance(x, (dict, list)):
+                    walk(x)
+
+    walk(record)
+    return record
+
+
 OPERATION_ENDPOINTS: dict[str, str] = {
     "person": "`GET /persons/{id_number}`",
     "search": "`GET /persons?name=&birth_date=` (or `birth_year=`)",

@@ -73,6 +73,14 @@ def sample_ids(master: Path, n: int, seed: int) -> list[str]:
     return ids
 
 
+def count_persons(master: Path) -> int:
+    """Persons in a published master."""
+    from warehouse.queries import open_master
+
+    with open_master(master) as con:
+        return int(con.execute("SELECT count(*) FROM master.person").fetchone()[0])
+
+
 def service_token(decisions_db: Path) -> str:
     """A fresh service user's API token in the benchmark's decisions database."""
     from unigrid.service.auth import add_user, issue_token
@@ -88,15 +96,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def server_cmd(port: int, workers: int) -> list[str]:
+    """uvicorn with the service factory as ``unigrid serve`` runs it (no access log, no proxy
+    headers; uvloop and httptools when installed)."""
+    return [sys.executable, "-m", "uvicorn", "--factory", "unigrid.service.app:app_from_env",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--no-access-log", "--no-proxy-headers", "--log-level", "warning"]
+
+
+def client_kinds(client: str) -> list[str]:
+    """The load clients ``--client`` names: ``auto`` is wrk when installed, else python."""
+    import shutil
+
+    return {"auto": ["wrk" if shutil.which("wrk") else "python"], "both": ["python", "wrk"],
+            "python": ["python"], "wrk": ["wrk"]}[client]
+
+
 def start_server(home: Path, port: int, workers: int) -> subprocess.Popen:
     """uvicorn with the service factory (settings from UNIGRID_* variables)."""
     env = {**os.environ, "UNIGRID_HOME": str(home),
            "UNIGRID_MASTER_DB": str(home / "unigrid.duckdb"),
            "UNIGRID_DECISIONS_DB": str(home / "decisions.duckdb")}
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "unigrid.service.app:app_from_env",
-           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-           "--no-access-log", "--log-level", "warning"]
-    return subprocess.Popen(cmd, env=env, cwd=ROOT)
+    return subprocess.Popen(server_cmd(port, workers), env=env, cwd=ROOT)
 
 
 async def wait_ready(url: str, timeout: float = 60) -> None:
@@ -322,13 +343,12 @@ def measure(kind: str, url: str, token: str, ids: list[str], clients: int, secon
 def run(persons: int, home: Path, clients: int, seconds: float, workers: int, reuse: bool,
         warmup: float = 3.0, seed: int = 1, client: str = "auto") -> list[dict[str, float]]:
     """Build / reuse, serve, load with the chosen client(s); return the figures (printed)."""
-    import shutil
-
     master = build_master(home, persons, reuse)
+    if reuse:
+        persons = count_persons(master)
     ids = sample_ids(master, min(10000, persons), seed)
     token = service_token(home / "decisions.duckdb")
-    kinds = {"auto": ["wrk" if shutil.which("wrk") else "python"], "both": ["python", "wrk"],
-             "python": ["python"], "wrk": ["wrk"]}[client]
+    kinds = client_kinds(client)
     port = free_port()
     proc = start_server(home, port, workers)
     url = f"http://127.0.0.1:{port}"

@@ -298,9 +298,9 @@ def _child_evaluate(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _child_api(spec: dict[str, Any]) -> dict[str, Any]:
     """``GET /persons/{id_number}`` latency on the published master, with the load client of
-    ``benchmarks/bench_api.py`` (the service engineer's), the server started here on it."""
-    import asyncio
-
+    ``benchmarks/bench_api.py`` (the service engineer's; ``wrk`` when installed, else its
+    built-in Python client: ``client`` says which), the server started here on it. Also the
+    CPU seconds of server and client in the measured window, per request."""
     _baselines_importable()
     try:
         from benchmarks import bench_api as ba
@@ -318,23 +318,26 @@ def _child_api(spec: dict[str, Any]) -> dict[str, Any]:
     token = ba.service_token(Path(settings.decisions_db))
     port = ba.free_port()
     workers = int(spec.get("workers", 2))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "unigrid.service.app:app_from_env",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--no-access-log", "--log-level", "warning"], cwd=PACKAGE_ROOT)
+    kind = ba.client_kinds(str(spec.get("client", "auto")))[0]
+    proc = subprocess.Popen(ba.server_cmd(port, workers), cwd=PACKAGE_ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
+        import asyncio
+
         asyncio.run(ba.wait_ready(url))
-        lat, errors, window = asyncio.run(ba.load(url, token, ids, int(spec["clients"]),
-                                                  float(spec["seconds"]), 3.0, 1))
+        out = ba.measure(kind, url, token, ids, int(spec["clients"]), float(spec["seconds"]),
+                         3.0, 1, proc.pid)
     finally:
         proc.terminate()
         proc.wait(30)
-    if not lat:
-        return {"status": "failed", "messages": [f"no successful request ({errors} errors)"]}
+    if not out["requests"]:
+        return {"status": "failed", "messages": [f"no successful request ({out['errors']} "
+                                                 f"errors, {kind} client)"]}
+    keep = ("client", "requests", "errors", "throughput_rps", "p50_ms", "p95_ms", "p99_ms",
+            "max_ms", "server_cpu_s", "client_cpu_s", "server_cpu_ms_per_req",
+            "client_cpu_ms_per_req", "load_avg_1m")
     return {"status": "ok", "clients": int(spec["clients"]), "workers": workers,
-            "requests": len(lat), "errors": errors, "throughput_rps": len(lat) / window,
-            **{f"p{q}_ms": ba.percentile(lat, q) for q in (50, 95, 99)}, "max_ms": max(lat)}
+            **{k: out[k] for k in keep}}
 
 
 _CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

@@ -180,6 +180,30 @@ def watermark_max_expr(expr: str) -> str:
             f"THEN max(TRY_CAST({expr} AS HUGEINT))::VARCHAR ELSE max({expr}) END")
 
 
+def classify_sql(staging: str, contract: Contract, prior: str) -> str:
+    """SQL classifying every staged row, narrow (the wide columns stay in ``staging``):
+    ``_rid`` (the staging rowid), ``_source_key``, ``_row_hash``, ``_dup_key`` (earlier rows of
+    this extract with the same key, by file and row number) and ``_change`` against ``prior``.
+
+    Only the rows of repeated keys are numbered by a window (a sort of a few rows instead of all).
+    """
+    return f"""WITH l AS (
+            SELECT s.rowid AS _rid, s.{q(FILE)} AS _file, s.{q(ROW_NO)} AS _row_no,
+                   {key_expr(contract.key)} AS _source_key,
+                   {hash_expr(hash_columns(contract))} AS _row_hash
+            FROM {staging} s),
+        d AS (SELECT _source_key FROM l WHERE _source_key IS NOT NULL
+              GROUP BY _source_key HAVING count(*) > 1),
+        dk AS (SELECT l._rid, row_number() OVER (
+                   PARTITION BY l._source_key ORDER BY l._file, l._row_no) - 1 AS _dup_key
+               FROM l SEMI JOIN d ON l._source_key = d._source_key)
+        SELECT l._rid, l._source_key, l._row_hash, coalesce(dk._dup_key, 0) AS _dup_key,
+               CASE WHEN p.source_key IS NULL OR p.event = 'disappeared' THEN 'new'
+                    WHEN p.row_hash = l._row_hash THEN 'unchanged' ELSE 'changed' END AS _change
+        FROM l LEFT JOIN dk ON dk._rid = l._rid
+        LEFT JOIN {prior} p ON p.source_key = l._source_key"""
+
+
 def state_base(con: duckdb.DuckDBPyConnection, source: str, run_id: str) -> str:
     """Run id of the source's latest successful full rebuild before ``run_id`` ('' if none):
     state events older than it are ignored."""
@@ -253,31 +277,26 @@ def finish_landing(staging: Staging, contract: Contract, run_id: str, extracted_
         FROM meta.source_state_log WHERE source = ? AND run_id < ? AND run_id >= ?
         GROUP BY source_key""", [src, run_id, base])
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {q("_classified_" + src)} AS
-        WITH l AS (SELECT s.*, {key_expr(contract.key)} AS _source_key,
-                          {hash_expr(hash_columns(contract))} AS _row_hash FROM {staging.table} s)
-        SELECT l.*,
-               CASE WHEN l._source_key IS NULL THEN 0 ELSE (row_number() OVER (
-                   PARTITION BY l._source_key ORDER BY l.{q(FILE)}, l.{q(ROW_NO)}) - 1) END
-                   AS _dup_key,
-               CASE WHEN p.source_key IS NULL OR p.event = 'disappeared' THEN 'new'
-                    WHEN p.row_hash = l._row_hash THEN 'unchanged' ELSE 'changed' END AS _change
-        FROM l LEFT JOIN {prior} p ON p.source_key = l._source_key""")
-    wm = q(contract.watermark) if contract.watermark else "NULL"
+        {classify_sql(staging.table, contract, prior)}""")
+    wm = f"nullif(trim({q(contract.watermark)}), '')" if contract.watermark else "NULL"
     r = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE _change = 'new'),
         count(*) FILTER (WHERE _change = 'changed'), count(*) FILTER (WHERE _change = 'unchanged'),
-        count(*) FILTER (WHERE _dup_key > 0), {watermark_max_expr(f"nullif(trim({wm}), '')")}
-        FROM {cls}""").fetchone()
+        count(*) FILTER (WHERE _dup_key > 0) FROM {cls}""").fetchone()
+    wm_max = con.execute(f"SELECT {watermark_max_expr(wm)} FROM {staging.table}").fetchone()[0] \
+        if contract.watermark else None
     out = LandOutcome(rows_read=r[0], rows_new=r[1], rows_changed=r[2], rows_unchanged=r[3],
-                      rows_dup_key=r[4], watermark_max=r[5])
+                      rows_dup_key=r[4], watermark_max=wm_max)
     out.rows_landed = out.rows_read if land_unchanged else out.rows_new + out.rows_changed
     raw = ensure_raw_table(con, src, staging.columns)
-    where = "" if land_unchanged else "WHERE _change <> 'unchanged'"
+    where = "" if land_unchanged else "WHERE c._change <> 'unchanged'"
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM {raw} WHERE _run_id = ?", [run_id])
         con.execute(f"""INSERT INTO {raw} BY NAME
-            SELECT ? AS _run_id, ? AS _source, ?::TIMESTAMPTZ AS _extracted_at, * FROM {cls}
-            {where}""", [run_id, src, extracted_at])
+            SELECT ? AS _run_id, ? AS _source, ?::TIMESTAMPTZ AS _extracted_at, c._source_key,
+                   c._row_hash, c._dup_key, c._change, s.*
+            FROM {cls} c JOIN {staging.table} s ON s.rowid = c._rid {where}""",
+                    [run_id, src, extracted_at])
         con.execute("DELETE FROM meta.source_state_log WHERE source = ? AND run_id = ?", [src, run_id])
         con.execute("DELETE FROM meta.disappeared WHERE source = ? AND run_id = ?", [src, run_id])
         if complete:

@@ -133,12 +133,49 @@ def _json_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _strings(values: Sequence[str | None]) -> pa.Array:
+    """Arrow string array from ``str``/``None`` values, built from buffers.
+
+    (``pa.array`` on Python objects imports pandas to check for pandas types: seconds of start-up
+    in a fresh process.) Raises ``TypeError`` when a value is neither.
+    """
+    n = len(values)
+    data = [b"" if v is None else v.encode("utf-8") for v in values]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, data), dtype=np.int64, count=n), out=offsets[1:])
+    nulls = np.fromiter((v is None for v in values), dtype=bool, count=n)
+    null_count = int(nulls.sum())
+    bitmap = pa.py_buffer(np.packbits(~nulls, bitorder="little")) if null_count else None
+    return pa.Array.from_buffers(pa.large_string(), n, [
+        bitmap, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))],
+        null_count=null_count).cast(pa.string())
+
+
+def int_array(values: np.ndarray) -> pa.Array:
+    """Arrow int64 array from a NumPy array (without ``pa.array``: see :func:`_strings`)."""
+    arr = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(arr), [None, pa.py_buffer(arr)])
+
+
+def repeated_text(value: str, n: int) -> pa.Array:
+    """Arrow string array of ``n`` times ``value`` (the ``_file`` column)."""
+    b = value.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int64) * len(b)
+    return pa.Array.from_buffers(pa.large_string(), n, [
+        None, pa.py_buffer(offsets), pa.py_buffer(b * n)]).cast(pa.string())
+
+
 def text_array(values: Sequence[Any], convert: Any = cell_text) -> pa.Array:
     """Arrow string array from Python values (fast path when they already are text)."""
     try:
-        return pa.array(values, type=pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([convert(v) for v in values], type=pa.string())
+        return _strings(values)
+    except (TypeError, AttributeError):
+        if any(isinstance(v, (bytes, bytearray)) for v in values):
+            try:  # UTF-8 bytes are text as they are (rare: SQL byte columns)
+                return pa.array(values, type=pa.string())
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                pass
+        return _strings([convert(v) for v in values])
 
 
 def _batch(columns: list[str], cols: list[Sequence[Any]], row_no: Sequence[int] | np.ndarray,
@@ -146,8 +183,7 @@ def _batch(columns: list[str], cols: list[Sequence[Any]], row_no: Sequence[int] 
     """A record batch of text columns plus ``_row_no`` and ``_file``."""
     arrays = [text_array(c, convert) for c in cols]
     n = len(row_no)
-    arrays += [pa.array(np.asarray(row_no, dtype=np.int64)),
-               pa.array([file] * n, type=pa.string()) if n else pa.array([], type=pa.string())]
+    arrays += [int_array(np.asarray(row_no, dtype=np.int64)), repeated_text(file, n)]
     return pa.RecordBatch.from_arrays(arrays, names=list(columns) + [ROW_NO, FILE])
 
 
@@ -407,7 +443,7 @@ class CsvReader(Reader):
                     j = j + np.searchsorted(inv - np.arange(len(inv)), j, side="right")
                 done += n
                 yield pa.RecordBatch.from_arrays(
-                    list(b.columns[:width]) + [pa.array(j), pa.array([self.name] * n, pa.string())],
+                    list(b.columns[:width]) + [int_array(j), repeated_text(self.name, n)],
                     names=self.columns + [ROW_NO, FILE])
         except pa.ArrowInvalid as exc:
             msg = str(exc).split(":")[0:2]

@@ -244,11 +244,15 @@ def refresh_rec(con: duckdb.DuckDBPyConnection, run_id: str, contracts: Mapping[
     ``family_household_no`` changes count as changed) and every record of a person in
     ``link.delta_person`` (new, changed or removed persons: a record moved between persons
     touches both). On a re-run of the same run the keys and persons of the earlier run are
-    rebuilt too. ``"check".rec_dirty_person`` keeps the persons touched (for the rules).
-    Either way the table equals a full selection (tests/rules/test_incremental.py).
+    rebuilt too. When incremental, leaves the temp tables ``chk_changed`` (the rows removed
+    and the rows inserted) and ``chk_touched`` (their persons and the delta's persons) for the
+    rules. Either way the table equals a full selection (tests/rules/test_incremental.py).
     """
     _state_tables(con)
+    for t in ("chk_changed", "chk_touched"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
     fp = inputs_fingerprint(contracts)
+    built_before = _one(con, 'SELECT max(run_id) FROM "check".rec_state')
     base = None if full else incremental_base(con, run_id, fp)
     if base is None:
         con.execute('CREATE OR REPLACE TABLE "check".rec AS ' + _rec_sql(con, run_id, contracts))
@@ -256,8 +260,8 @@ def refresh_rec(con: duckdb.DuckDBPyConnection, run_id: str, contracts: Mapping[
         con.execute('DELETE FROM "check".rec_dirty_person')
         con.execute('DELETE FROM "check".rec_state')
         con.execute('INSERT INTO "check".rec_state VALUES (?, NULL, ?, TRUE)', [run_id, fp])
-        return {"full": True, "rebuilt": None}
-    rerun = _one(con, 'SELECT run_id FROM "check".rec_state') == run_id
+        return {"full": True, "rebuilt": None, "built_before": built_before}
+    rerun = built_before == run_id
     staged = []
     for t in staged_tables(con):
         cols = _columns(con, "staged", t)
@@ -284,10 +288,22 @@ def refresh_rec(con: duckdb.DuckDBPyConnection, run_id: str, contracts: Mapping[
         SELECT source, source_key FROM chk_dirty_key
         UNION SELECT l.source, l.source_key FROM link.person_link l
               SEMI JOIN chk_dirty_person d ON d.person_id = l.person_id""")
-    con.execute("""DELETE FROM "check".rec r WHERE r.person_id IN (SELECT person_id FROM
-                   chk_dirty_person) OR EXISTS (SELECT 1 FROM chk_want w WHERE
-                   w.source = r.source AND w.source_key = r.source_key)""")
-    con.execute('INSERT INTO "check".rec ' + _rec_sql(con, run_id, contracts, keys="chk_want"))
+    gone = """r.person_id IN (SELECT person_id FROM chk_dirty_person) OR EXISTS (
+                  SELECT 1 FROM chk_want w WHERE w.source = r.source
+                  AND w.source_key = r.source_key)"""
+    # chk_changed: the rows leaving and the rows entering; chk_touched: persons whose rows or
+    # person changed (the rules re-run for them, quality.rules.runner)
+    con.execute(f'CREATE OR REPLACE TEMP TABLE chk_changed AS SELECT * FROM "check".rec r '
+                f"WHERE {gone}")
+    con.execute(f'DELETE FROM "check".rec r WHERE {gone}')
+    con.execute("CREATE OR REPLACE TEMP TABLE chk_new AS "
+                + _rec_sql(con, run_id, contracts, keys="chk_want"))
+    con.execute('INSERT INTO "check".rec SELECT * FROM chk_new')
+    con.execute("INSERT INTO chk_changed SELECT * FROM chk_new")
+    con.execute("DROP TABLE chk_new")
+    con.execute("""CREATE OR REPLACE TEMP TABLE chk_touched AS
+                   SELECT person_id FROM chk_changed WHERE person_id IS NOT NULL
+                   UNION SELECT person_id FROM chk_dirty_person""")
     con.execute('DELETE FROM "check".rec_dirty_key')
     con.execute('INSERT INTO "check".rec_dirty_key SELECT * FROM chk_dirty_key')
     con.execute('DELETE FROM "check".rec_dirty_person')
@@ -297,45 +313,48 @@ def refresh_rec(con: duckdb.DuckDBPyConnection, run_id: str, contracts: Mapping[
     n = _one(con, "SELECT count(*) FROM chk_want")
     for t in ("chk_dirty_key", "chk_dirty_person", "chk_want"):
         con.execute(f"DROP TABLE {t}")
-    return {"full": False, "base_run": base, "rebuilt": int(n)}
+    return {"full": False, "base_run": base, "rebuilt": int(n), "built_before": built_before}
 
 
-def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
-                   contracts: Mapping[str, Any], full: bool = False) -> dict[str, Any]:
-    """Bring ``"check".rec`` to the run (:func:`refresh_rec`), create the view ``chk_rec`` on
-    it and the temp tables ``chk_pair`` and ``chk_death``; return row counts.
+PAIR_COLUMNS = ("source_l", "source_key_l", "source_r", "source_key_r", "band", "match_weight")
 
-    ``contracts`` maps source name -> contract (``kind``, ``department``); staged tables
-    without a contract are skipped (their kind is unknown, so no rule can use them).
-    """
-    refreshed = refresh_rec(con, run_id, contracts, full)
-    con.execute('CREATE OR REPLACE TEMP VIEW chk_rec AS SELECT * FROM "check".rec')
-    pair_cols = _columns(con, "link", "pair")
-    need = {"source_l", "source_key_l", "source_r", "source_key_r", "band", "match_weight"}
-    if need <= pair_cols:
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE chk_pair AS
+
+def pair_sql(con: duckdb.DuckDBPyConnection, keys: str | None = None) -> str:
+    """SELECT of ``chk_pair`` rows from ``link.pair`` (match and review band, both records
+    of household-registry sources); with ``keys``, only pairs whose two records are both in
+    that table (``source``, ``source_key``)."""
+    if not set(PAIR_COLUMNS) <= _columns(con, "link", "pair"):
+        return ("SELECT NULL::VARCHAR AS source_l, NULL::VARCHAR AS source_key_l, "
+                "NULL::VARCHAR AS source_r, NULL::VARCHAR AS source_key_r, NULL::VARCHAR AS band,"
+                " NULL::DOUBLE AS match_weight WHERE FALSE")
+    only = "" if keys is None else f"""
+              AND EXISTS (SELECT 1 FROM {keys} k WHERE k.source = source_l
+                          AND k.source_key = CAST(source_key_l AS VARCHAR))
+              AND EXISTS (SELECT 1 FROM {keys} k WHERE k.source = source_r
+                          AND k.source_key = CAST(source_key_r AS VARCHAR))"""
+    return f"""
             WITH reg AS (SELECT DISTINCT source FROM chk_rec WHERE kind = 'household_registry')
             SELECT source_l, CAST(source_key_l AS VARCHAR) AS source_key_l, source_r,
                    CAST(source_key_r AS VARCHAR) AS source_key_r, band, match_weight
             FROM link.pair
             WHERE band IN ('review', 'match') AND source_l IN (SELECT source FROM reg)
-              AND source_r IN (SELECT source FROM reg)""")
-    else:
-        con.execute("""CREATE OR REPLACE TEMP TABLE chk_pair (source_l VARCHAR,
-            source_key_l VARCHAR, source_r VARCHAR, source_key_r VARCHAR, band VARCHAR,
-            match_weight DOUBLE)""")
+              AND source_r IN (SELECT source FROM reg){only}"""
+
+
+def death_sql(persons: str | None = None) -> str:
+    """SELECT of ``chk_death`` rows from ``chk_rec`` (only the persons in the table
+    ``persons`` when given: a person's row depends on their own records only)."""
     kinds = ", ".join(f"'{k}'" for k in DEATH_KINDS)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE chk_death AS
+    only = "" if persons is None else f" AND person_id IN (SELECT person_id FROM {persons})"
+    return f"""
         WITH ev AS (
             SELECT person_id, source, source_key, row_hash, kind, kind IN ({kinds}) AS direct,
                    id18, name_pyf || '|' || CAST(birth_date AS VARCHAR) AS ident,
                    CASE WHEN kind IN ({kinds}) THEN death_date ELSE cancel_date END AS d
             FROM chk_rec
-            WHERE (kind IN ({kinds}) AND death_date IS NOT NULL)
+            WHERE ((kind IN ({kinds}) AND death_date IS NOT NULL)
                OR (kind = 'household_registry' AND registry_status = '注销'
-                   AND cancel_reason = '死亡' AND cancel_date IS NOT NULL))
+                   AND cancel_reason = '死亡' AND cancel_date IS NOT NULL)){only})
         SELECT person_id,
                coalesce(min(d) FILTER (WHERE direct), min(d)) AS death_date,
                bool_or(direct) AS direct,
@@ -344,8 +363,32 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
                string_agg(DISTINCT kind, ',' ORDER BY kind) AS evidence_kinds,
                coalesce(list(DISTINCT id18) FILTER (WHERE id18 IS NOT NULL), []) AS ids,
                coalesce(list(DISTINCT ident) FILTER (WHERE ident IS NOT NULL), []) AS idents
-        FROM ev GROUP BY person_id""")
-    out: dict[str, Any] = {t: int(con.execute(f"SELECT count(*) FROM chk_{t}").fetchall()[0][0])
-                           for t in ("rec", "death")}
-    out["refresh"] = refreshed
+        FROM ev GROUP BY person_id"""
+
+
+def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
+                   contracts: Mapping[str, Any], full: bool = False) -> dict[str, Any]:
+    """Bring ``"check".rec`` to the run (:func:`refresh_rec`) and ``"check".death`` with it;
+    create the views ``chk_rec`` and ``chk_death`` on them and, after a full refresh, the
+    temp table ``chk_pair`` (an incremental run selects the pairs it needs:
+    :mod:`quality.rules.runner`); return row counts and what the refresh did.
+
+    ``contracts`` maps source name -> contract (``kind``, ``department``); staged tables
+    without a contract are skipped (their kind is unknown, so no rule can use them).
+    """
+    refreshed = refresh_rec(con, run_id, contracts, full)
+    con.execute("DROP TABLE IF EXISTS chk_pair")
+    con.execute('CREATE OR REPLACE TEMP VIEW chk_rec AS SELECT * FROM "check".rec')
+    if refreshed["full"] or not table_exists(con, "check", "death"):
+        con.execute('CREATE OR REPLACE TABLE "check".death AS ' + death_sql())
+    else:
+        con.execute('DELETE FROM "check".death WHERE person_id IN '
+                    "(SELECT person_id FROM chk_touched)")
+        con.execute('INSERT INTO "check".death ' + death_sql("chk_touched"))
+    con.execute('CREATE OR REPLACE TEMP VIEW chk_death AS SELECT * FROM "check".death')
+    if refreshed["full"]:
+        con.execute("CREATE OR REPLACE TEMP TABLE chk_pair AS " + pair_sql(con))
+    out: dict[str, Any] = {"rec": int(_one(con, 'SELECT count(*) FROM "check".rec')),
+                           "death": int(_one(con, 'SELECT count(*) FROM "check".death')),
+                           "refresh": refreshed}
     return out

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
+import re
 import secrets
 from datetime import date
 from pathlib import Path
@@ -104,39 +106,192 @@ def _create_outputs(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TABLE {CHECK}.finding ({cols})")
 
 
+FOUND_DDL = """(rule VARCHAR, subject VARCHAR, person_id VARCHAR, subject_key VARCHAR,
+        records STRUCT(source VARCHAR, source_key VARCHAR, row_hash VARCHAR)[], detail JSON,
+        amount_monthly DECIMAL(18,2), amount_total DECIMAL(18,2), months INTEGER,
+        event_date DATE)"""
+"""Columns of a rule's raw output (``found_raw``, kept as ``"check".found``)."""
+
+DAILY_RULES = frozenset({"death_not_cancelled", "birth_not_registered"})
+"""Rules whose findings depend on the business date (a threshold of days, days since the
+event in the detail): re-run over every record each night."""
+
+
+def rules_fingerprint(rules: Sequence[Rule], overrides: Mapping[str, Mapping[str, int]] | None,
+                      key: bytes) -> str:
+    """Hash of the rules' SQL (parameters filled, a fixed date), their order and the finding
+    key: kept findings are reused only while it is unchanged."""
+    text = json.dumps([[r.id, r.render_sql("2000-01-01", (overrides or {}).get(r.id))]
+                       for r in rules] + [hashlib.sha256(key).hexdigest()])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _rule_into_found(con: duckdb.DuckDBPyConnection, r: Rule, bd: str, key: bytes,
+                     overrides: Mapping[str, Mapping[str, int]] | None,
+                     rec: str = "chk_rec", pair: str = "chk_pair") -> None:
+    """Run rule ``r`` (over the tables ``rec`` and ``pair`` in place of ``chk_rec`` and
+    ``chk_pair``) and append its rows to ``found_raw``, secret subjects keyed-hashed."""
+    sql = r.render_sql(bd, (overrides or {}).get(r.id))
+    sql = re.sub(r"\bchk_rec\b", rec, re.sub(r"\bchk_pair\b", pair, sql))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE rule_out {FOUND_DDL}")
+    con.execute(f"INSERT INTO rule_out SELECT '{r.id}', {', '.join(RULE_COLUMNS)} FROM ({sql}) q")
+    if r.secret_subject:
+        subj = [s for (s,) in con.execute("SELECT DISTINCT subject FROM rule_out "
+                                          "WHERE subject IS NOT NULL").fetchall()]
+        if subj:
+            con.execute("CREATE OR REPLACE TEMP TABLE keyed_in AS SELECT "
+                        "unnest(?::VARCHAR[]) AS subject, unnest(?::VARCHAR[]) AS keyed",
+                        [subj, keyed_subjects(subj, key)])
+            con.execute("""UPDATE rule_out f SET subject = k.keyed,
+                               subject_key = 'id:' || substr(k.keyed, 1, 16)
+                           FROM keyed_in k WHERE f.subject = k.subject""")
+            con.execute("DROP TABLE keyed_in")
+    con.execute("INSERT INTO found_raw SELECT * FROM rule_out")
+    con.execute("DROP TABLE rule_out")
+
+
+_TOUCHED = "(SELECT person_id FROM chk_touched)"
+_HOUSEHOLD = "source || ':' || coalesce(subsidy_case_no, source_key)"
+
+
+def _scope(con: duckdb.DuckDBPyConnection, rule_id: str, key: bytes) -> str:
+    """For an incremental night: create ``chk_rec_s`` (and ``chk_pair_s``), the records whose
+    findings of rule ``rule_id`` may have changed, complete per finding; return the predicate
+    over ``found_raw f`` selecting the kept findings they replace.
+
+    - per person (``deceased_pensioner``, ``wanted_person_seen``): the touched persons;
+    - ``deceased_subsidy``: subsidy households with a record changed or a record of a touched
+      person (whose death evidence may have changed);
+    - ``duplicate_registration``: touched persons plus the persons their registrations are
+      paired with (``link.pair`` now, pair findings before): linked findings of those persons
+      and pair findings between two of them;
+    - ``id_conflict``: the ID numbers of the changed records (before and after).
+    """
+    if rule_id in ("deceased_pensioner", "wanted_person_seen"):
+        con.execute("CREATE OR REPLACE TEMP TABLE chk_rec_s AS SELECT * FROM chk_rec "
+                    f"WHERE person_id IN {_TOUCHED}")
+        return f"f.person_id IN {_TOUCHED}"
+    if rule_id == "deceased_subsidy":
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE chk_part AS
+            SELECT DISTINCT {_HOUSEHOLD} AS part FROM (
+                SELECT source, source_key, subsidy_case_no, kind FROM chk_changed
+                UNION ALL SELECT source, source_key, subsidy_case_no, kind FROM chk_rec
+                          WHERE person_id IN {_TOUCHED})
+            WHERE kind = 'subsistence_allowance'""")
+        con.execute("CREATE OR REPLACE TEMP TABLE chk_rec_s AS SELECT * FROM chk_rec "
+                    f"WHERE kind = 'subsistence_allowance' AND {_HOUSEHOLD} IN "
+                    "(SELECT part FROM chk_part)")
+        return "f.subject IN (SELECT part FROM chk_part)"
+    if rule_id == "duplicate_registration":
+        from quality.rules.inputs import pair_sql
+
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE chk_keys AS
+            SELECT source, source_key FROM chk_rec
+            WHERE kind = 'household_registry' AND person_id IN {_TOUCHED}""")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE chk_part AS
+            WITH p AS ({pair_sql(con)}),
+            other AS (SELECT p.source_r AS source, p.source_key_r AS source_key FROM p
+                      SEMI JOIN chk_keys k ON k.source = p.source_l
+                                          AND k.source_key = p.source_key_l
+                      UNION SELECT p.source_l, p.source_key_l FROM p
+                      SEMI JOIN chk_keys k ON k.source = p.source_r
+                                          AND k.source_key = p.source_key_r),
+            before AS (SELECT person_id AS pa,
+                              substr(subject, length('pair:' || person_id || '+') + 1) AS pb
+                       FROM found_raw WHERE rule = 'duplicate_registration'
+                         AND subject LIKE 'pair:%')
+            SELECT person_id AS part FROM chk_touched
+            UNION SELECT r.person_id FROM chk_rec r
+                  SEMI JOIN other o ON o.source = r.source AND o.source_key = r.source_key
+            UNION SELECT pb FROM before WHERE pa IN {_TOUCHED}
+            UNION SELECT pa FROM before WHERE pb IN {_TOUCHED}""")
+        con.execute("""CREATE OR REPLACE TEMP TABLE chk_rec_s AS SELECT * FROM chk_rec
+                       WHERE kind = 'household_registry'
+                         AND person_id IN (SELECT part FROM chk_part)""")
+        con.execute("CREATE OR REPLACE TEMP TABLE chk_pair_s AS "
+                    + pair_sql(con, keys="chk_rec_s"))
+        con.execute("DROP TABLE chk_keys")
+        return ("f.person_id IN (SELECT part FROM chk_part) AND (f.subject NOT LIKE 'pair:%' "
+                "OR substr(f.subject, length('pair:' || f.person_id || '+') + 1) IN "
+                "(SELECT part FROM chk_part))")
+    if rule_id == "id_conflict":
+        ids = [i for (i,) in con.execute("SELECT DISTINCT id18 FROM chk_changed WHERE id_ok "
+                                         "AND id18 IS NOT NULL").fetchall()]
+        con.execute("CREATE OR REPLACE TEMP TABLE chk_part AS SELECT unnest(?::VARCHAR[]) AS "
+                    "id18, unnest(?::VARCHAR[]) AS part", [ids, keyed_subjects(ids, key)])
+        con.execute("CREATE OR REPLACE TEMP TABLE chk_rec_s AS SELECT * FROM chk_rec "
+                    "WHERE id18 IN (SELECT id18 FROM chk_part)")
+        return "f.subject IN (SELECT part FROM chk_part)"
+    raise KeyError(rule_id)
+
+
+SCOPED_RULES = frozenset({"deceased_pensioner", "wanted_person_seen", "deceased_subsidy",
+                          "duplicate_registration", "id_conflict"})
+"""Rules an incremental night re-runs only where the records changed (:func:`_scope`)."""
+
+
+def kept_findings(con: duckdb.DuckDBPyConnection, fingerprint: str, built_before: str | None
+                  ) -> bool:
+    """True when ``"check".found`` holds the rules' output for the record table as it was
+    before this run's refresh (same rules fingerprint)."""
+    from warehouse.connection import table_exists
+
+    if not (built_before and table_exists(con, "check", "found")
+            and table_exists(con, "check", "found_state")):
+        return False
+    return con.execute('SELECT run_id, fingerprint FROM "check".found_state'
+                       ).fetchall() == [(built_before, fingerprint)]
+
+
 def execute_rules(con: duckdb.DuckDBPyConnection, business_date: date, key: bytes,
                   rules: Sequence[Rule] = RULES,
-                  overrides: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, int]:
+                  overrides: Mapping[str, Mapping[str, int]] | None = None,
+                  reuse: bool = False, run_id: str | None = None) -> dict[str, int]:
     """Run every rule over the ``chk_*`` tables into ``chk_found``; return findings per rule.
 
     ``chk_found`` has ``rule``, ``finding_id``, ``evidence_hash``, ``evidence`` (JSON) and the
     amount columns; secret subjects are already keyed-hashed.
+
+    ``reuse`` (the record table was brought forward: temp tables ``chk_changed``,
+    ``chk_touched``; and ``"check".found`` holds the rules' output for the record table as it
+    was before: :func:`kept_findings`): the rules of :data:`SCOPED_RULES` re-run only over the
+    records whose findings may have changed (:func:`_scope`) and keep their other findings;
+    the :data:`DAILY_RULES` re-run whole. With ``run_id``, the raw output is kept in
+    ``"check".found`` for the next night.
     """
     bd = business_date.isoformat()
-    con.execute("""CREATE OR REPLACE TEMP TABLE found_raw (
-        rule VARCHAR, subject VARCHAR, person_id VARCHAR, subject_key VARCHAR,
-        records STRUCT(source VARCHAR, source_key VARCHAR, row_hash VARCHAR)[], detail JSON,
-        amount_monthly DECIMAL(18,2), amount_total DECIMAL(18,2), months INTEGER,
-        event_date DATE)""")
-    cols = ", ".join(RULE_COLUMNS)
-    counts: dict[str, int] = {}
+    fp = rules_fingerprint(rules, overrides, key)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE found_raw {FOUND_DDL}")
+    if reuse:
+        con.execute('INSERT INTO found_raw SELECT * FROM "check".found')
     for r in rules:
-        sql = r.render_sql(bd, (overrides or {}).get(r.id))
-        con.execute(f"INSERT INTO found_raw SELECT '{r.id}', {cols} FROM ({sql}) q")
-        counts[r.id] = int(con.execute("SELECT count(*) FROM found_raw WHERE rule = ?",
-                                       [r.id]).fetchall()[0][0])
-        if r.secret_subject and counts[r.id]:
-            subj = [s for (s,) in con.execute("SELECT DISTINCT subject FROM found_raw WHERE "
-                                              "rule = ? AND subject IS NOT NULL",
-                                              [r.id]).fetchall()]
-            con.execute("CREATE OR REPLACE TEMP TABLE keyed_in AS SELECT "
-                        "unnest(?::VARCHAR[]) AS subject, unnest(?::VARCHAR[]) AS keyed",
-                        [subj, keyed_subjects(subj, key)])
-            con.execute("""UPDATE found_raw f SET subject = k.keyed,
-                               subject_key = 'id:' || substr(k.keyed, 1, 16)
-                           FROM keyed_in k WHERE f.rule = ? AND f.subject = k.subject""",
-                        [r.id])
-            con.execute("DROP TABLE keyed_in")
+        if reuse and r.id in SCOPED_RULES:
+            where = _scope(con, r.id, key)
+            con.execute(f"DELETE FROM found_raw f WHERE f.rule = ? AND {where}", [r.id])
+            _rule_into_found(con, r, bd, key, overrides, rec="chk_rec_s",
+                             pair="chk_pair_s" if r.id == "duplicate_registration"
+                             else "chk_pair")
+            for t in ("chk_rec_s", "chk_pair_s", "chk_part"):
+                con.execute(f"DROP TABLE IF EXISTS {t}")
+            continue
+        if reuse:
+            con.execute("DELETE FROM found_raw WHERE rule = ?", [r.id])
+        if "chk_pair" in r.sql and not con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = "
+                "'chk_pair'").fetchall()[0][0]:
+            from quality.rules.inputs import pair_sql
+
+            con.execute("CREATE OR REPLACE TEMP TABLE chk_pair AS " + pair_sql(con))
+        _rule_into_found(con, r, bd, key, overrides)
+    counts = {r.id: 0 for r in rules}
+    counts.update({k: int(v) for k, v in con.execute(
+        "SELECT rule, count(*) FROM found_raw GROUP BY rule").fetchall()})
+    if run_id is not None:
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS {CHECK}')
+        con.execute(f"CREATE OR REPLACE TABLE {CHECK}.found AS SELECT * FROM found_raw "
+                    "ORDER BY rule, subject")
+        con.execute(f"CREATE OR REPLACE TABLE {CHECK}.found_state AS SELECT ? AS run_id, "
+                    "? AS fingerprint", [run_id, fp])
     con.execute("""
         CREATE OR REPLACE TEMP TABLE chk_found AS
         WITH f AS (SELECT *, list_sort(list_distinct(list_filter(records,
@@ -225,18 +380,32 @@ def run_checks(con: duckdb.DuckDBPyConnection, run_id: str, business_date: date,
                full: bool = False) -> dict[str, Any]:
     """Prepare the inputs, run the rules, store the findings; return counts for the summary.
 
-    ``full``: rebuild the rules' inputs from every record even when the day's deltas allow
-    bringing yesterday's forward (:func:`quality.rules.inputs.refresh_rec`).
+    ``full``: rebuild the rules' inputs from every record and re-run every rule over them even
+    when the day's deltas allow bringing yesterday's forward
+    (:func:`quality.rules.inputs.refresh_rec`, :func:`execute_rules`). One transaction.
     """
-    inputs = prepare_inputs(con, run_id, contracts, full)
-    per_rule = execute_rules(con, business_date, key, rules, overrides)
-    total = store_findings(con, run_id, reviews)
-    status = dict(con.execute(f"SELECT status, count(*) FROM {CHECK}.finding "
-                              "WHERE last_seen_run = ? GROUP BY status ORDER BY status",
-                              [run_id]).fetchall())
+    con.execute("BEGIN TRANSACTION")  # the kept tables move forward together, or not at all
+    try:
+        inputs = prepare_inputs(con, run_id, contracts, full)
+        refresh = inputs["refresh"]
+        reuse = not refresh["full"] and kept_findings(
+            con, rules_fingerprint(rules, overrides, key), refresh["built_before"])
+        per_rule = execute_rules(con, business_date, key, rules, overrides, reuse=reuse,
+                                 run_id=run_id)
+        total = store_findings(con, run_id, reviews)
+        status = dict(con.execute(f"SELECT status, count(*) FROM {CHECK}.finding "
+                                  "WHERE last_seen_run = ? GROUP BY status ORDER BY status",
+                                  [run_id]).fetchall())
+        for t in ("chk_changed", "chk_touched"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     return {"records": inputs["rec"], "persons_with_death_evidence": inputs["death"],
             "findings": sum(per_rule.values()), "by_rule": per_rule, "by_status": status,
             "findings_all_runs": total, "inputs_full": inputs["refresh"]["full"],
+            "rules_incremental": reuse,
             "records_reselected": inputs["refresh"]["rebuilt"]}
 
 

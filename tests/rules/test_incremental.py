@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from quality.rules.runner import run_checks
-from tests.rules.factory import CONTRACTS, build_work_db, rec
+from tests.rules.factory import CONTRACTS, build_work_db, pair, rec
 
 R1, R2 = "20261120", "20261121"
 D1, D2 = date(2026, 11, 20), date(2026, 11, 21)
@@ -36,6 +36,14 @@ DAY1 = [
     rec("bcert", "B1", "P7", birth_date="2026-01-01", family_household_no="103"),
     rec("subsidy", "DB1|1", "P1", subsidy_case_no="DB1", relation_to_head="户主",
         subsidy_last_paid_month="2026-10-01", subsidy_monthly_amount=500),
+    # two registrations the matcher kept apart: a possible 重户 (pair finding P11+P12)
+    rec("reg", "H11", "P11", name_pyf="wangwu", birth_date="1980-01-01", sex="男",
+        registry_status="正常", household_no="201"),
+    rec("reg", "H12", "P12", name_pyf="wangwu", birth_date="1980-01-01", sex="男",
+        registry_status="正常", household_no="202"),
+    pair("H11", "H12"),
+    rec("reg", "H13", "P13", name_pyf="zhaoliu", birth_date="1980-01-01", sex="男",
+        registry_status="正常", household_no="203"),
 ]
 
 # (case, SQL run on day 2, std.delta rows (source, key, change), link.delta_person rows)
@@ -67,6 +75,27 @@ CASES = [
       "VALUES ('reg', 'H7', 'missing', FALSE)",
       "INSERT INTO link.person_link VALUES ('reg', 'H7', 'P8', 'model', 1.0)"],
      [("reg", "H7", "new")], [("P8", "new")]),
+    ("the head's subsidy paid one more month",
+     ["UPDATE staged.subsidy SET subsidy_last_paid_month = DATE '2026-11-01', _run_id = '{run}',"
+      " _row_hash = 'h2' WHERE _source_key = 'DB1|1'"],
+     [("subsidy", "DB1|1", "changed")], [("P1", "changed")]),
+    ("a wanted person's only other record removed",
+     ["DELETE FROM staged.grid WHERE _source_key = 'G5'",
+      "DELETE FROM std.record WHERE source_key = 'G5'",
+      "DELETE FROM link.person_link WHERE source_key = 'G5'"],
+     [("grid", "G5", "removed")], [("P5", "changed")]),
+    ("one side of a possible 重户 changes its row (the other person untouched)",
+     ["UPDATE staged.reg SET _row_hash = 'h2', _run_id = '{run}' WHERE _source_key = 'H12'"],
+     [("reg", "H12", "changed")], [("P12", "changed")]),
+    ("one side of a possible 重户 moves into the other's household",
+     ["UPDATE staged.reg SET household_no = '201', _run_id = '{run}', _row_hash = 'h2' "
+      "WHERE _source_key = 'H12'"],
+     [("reg", "H12", "changed")], [("P12", "changed")]),
+    ("a registration corrected to a third look-alike, newly paired with an untouched one",
+     ["UPDATE staged.reg SET _row_hash = 'h2', _run_id = '{run}' WHERE _source_key = 'H13'",
+      "UPDATE std.record SET name_pyf = 'wangwu' WHERE source_key = 'H13'",
+      "INSERT INTO link.pair VALUES ('reg', 'H11', 'reg', 'H13', 'review', 3.0)"],
+     [("reg", "H13", "changed")], [("P13", "changed")]),
     ("a family household recomputed by standardisation only",
      ["UPDATE std.record SET family_household_no = '100' WHERE source_key = 'B1'"],
      [("bcert", "B1", "changed")], [("P7", "changed")]),
@@ -123,10 +152,11 @@ def test_incremental_check_equals_full(case: str, sql: list[str], std_delta: lis
     out = run_checks(inc, R2, D2, CONTRACTS, KEY)
     run_checks(full, R2, D2, CONTRACTS, KEY, full=True)
     assert out["inputs_full"] is False and out["records_reselected"] < len(DAY1)
+    assert out["rules_incremental"] is True
     expected = _state(full)
     assert _state(inc) == expected
     again = run_checks(inc, R2, D2, CONTRACTS, KEY)  # a re-run of the day, still incremental
-    assert again["inputs_full"] is False
+    assert again["inputs_full"] is False and again["rules_incremental"] is True
     assert _state(inc) == expected
 
 

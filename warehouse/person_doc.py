@@ -187,10 +187,12 @@ def person_doc_select(run_id: str, only: str | None = None) -> str:
                                                 ORDER BY p.person_id) = 1
                     THEN p.id_number ELSE p.person_id END AS id_key,
                CASE WHEN p.id_number IS NULL THEN []::VARCHAR[]
-                    ELSE list(p.person_id) OVER (PARTITION BY p.id_number ORDER BY p.person_id
+                    ELSE list(p.person_id) OVER (PARTITION BY p.id_number, p.alone
+                                                 ORDER BY p.person_id
                                                  ROWS BETWEEN 1 FOLLOWING
                                                  AND UNBOUNDED FOLLOWING) END AS others
-        FROM {persons} p
+        FROM (SELECT *, CASE WHEN id_number IS NULL THEN person_id END AS alone
+              FROM {persons}) p
     )
     SELECT k.id_key, k.person_id,
            CASE WHEN k.id_key = k.person_id THEN []::VARCHAR[]

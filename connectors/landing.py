@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from connectors.contract import Contract
@@ -99,14 +100,38 @@ def missing_columns_message(contract: Contract, columns: Sequence[str], where: s
     return msg
 
 
+CLASSIFIED = ("_rid", "_source_key", "_row_hash", "_change")
+"""Columns a classifying :class:`Staging` adds to every staged row."""
+FLUSH_ROWS = 500_000
+"""Rows a classifying :class:`Staging` collects before it classifies and stores them (fewer,
+larger joins against the prior state)."""
+
+
 @dataclass
 class Staging:
-    """A per-source landing table in ``meta`` that record batches are appended to."""
+    """A per-source landing table (temporary) that record batches are appended to.
+
+    With ``contract`` and ``prior`` (a table of the state before this run, see
+    :func:`build_prior`) the rows are classified as they arrive: each keeps ``_rid`` (its
+    arrival number), ``_source_key``, ``_row_hash`` and ``_change``, but its source columns only
+    when it will land (``new`` / ``changed``; every row when ``keep_all``) - an unchanged row of
+    an incremental night is never copied wide. The watermark column is always kept.
+    """
 
     con: duckdb.DuckDBPyConnection
     source: str
     columns: list[str] = field(default_factory=list)
     rows: int = 0
+    contract: Contract | None = None
+    prior: str | None = None
+    keep_all: bool = False
+    _pending: list[pa.RecordBatch] = field(default_factory=list)
+    _pending_rows: int = 0
+
+    @property
+    def classified(self) -> bool:
+        """Whether rows are classified as they are staged."""
+        return self.contract is not None and self.prior is not None
 
     @property
     def table(self) -> str:
@@ -116,10 +141,13 @@ class Staging:
     def start(self) -> "Staging":
         """(Re)create the empty staging table."""
         self.con.execute(f"DROP TABLE IF EXISTS {self.table}")
+        extra = (", _rid BIGINT, _source_key VARCHAR, _row_hash VARCHAR, _change VARCHAR"
+                 if self.classified else "")
         self.con.execute(f"CREATE TEMP TABLE {q('_landing_' + self.source)} "
-                         f"({q(ROW_NO)} BIGINT, {q(FILE)} VARCHAR)")
+                         f"({q(ROW_NO)} BIGINT, {q(FILE)} VARCHAR{extra})")
         self.columns = []
         self.rows = 0
+        self._pending, self._pending_rows = [], 0
         return self
 
     def add_columns(self, columns: Sequence[str]) -> None:
@@ -134,17 +162,83 @@ class Staging:
         if batch.num_rows == 0:
             return
         self.add_columns(batch.schema.names)
-        self.con.register("_landing_batch", pa.Table.from_batches([batch]))
+        if not self.classified:
+            self._insert(pa.Table.from_batches([batch]),
+                         f"INSERT INTO {self.table} BY NAME SELECT * FROM _landing_batch")
+        else:
+            if self._pending and self._pending[0].schema != batch.schema:
+                self.flush()
+            self._pending.append(batch)
+            self._pending_rows += batch.num_rows
+            if self._pending_rows >= FLUSH_ROWS:
+                self.flush()
+        self.rows += batch.num_rows
+
+    def _insert(self, table: pa.Table, sql: str) -> None:
+        self.con.register("_landing_batch", table)
         try:
-            self.con.execute(f"INSERT INTO {self.table} BY NAME SELECT * FROM _landing_batch")
+            self.con.execute(sql)
         finally:
             self.con.unregister("_landing_batch")
-        self.rows += batch.num_rows
+
+    def flush(self) -> None:
+        """Classify and store the collected batches (a classifying staging only)."""
+        if not self._pending:
+            return
+        assert self.contract is not None and self.prior is not None
+        table = pa.Table.from_batches(self._pending)
+        first = self.rows - self._pending_rows
+        self._pending, self._pending_rows = [], 0
+        from connectors.readers import int_array
+        table = table.append_column("_rid", int_array(
+            np.arange(first, first + table.num_rows, dtype=np.int64)))
+        self._insert(table, stage_classified_sql(
+            self.table, self.contract, self.prior, table.schema.names, self.keep_all))
 
     def drop(self) -> None:
         """Remove the staging table (and the classification tables)."""
         for t in ("_landing_", "_classified_", "_prior_", "_present_"):
             self.con.execute(f"DROP TABLE IF EXISTS {scratch(t + self.source)}")
+
+
+def change_expr(prior: str = "p", hash_: str = "_row_hash") -> str:
+    """SQL for ``_change`` of a row against the prior state row ``prior`` joined by key."""
+    return (f"CASE WHEN {prior}.source_key IS NULL OR {prior}.event = 'disappeared' THEN 'new' "
+            f"WHEN {prior}.row_hash = {hash_} THEN 'unchanged' ELSE 'changed' END")
+
+
+def stage_classified_sql(staging: str, contract: Contract, prior: str, names: Sequence[str],
+                         keep_all: bool) -> str:
+    """SQL inserting the batch ``_landing_batch`` (columns ``names``) into ``staging``
+    classified: key, hash and change computed, source columns kept only for the rows that land
+    (and the watermark always). Contract columns the batch lacks count as NULL."""
+    have = set(names)
+    missing = [c for c in contract.source_columns if c not in have]
+    pad = "".join(f", NULL::VARCHAR AS {q(c)}" for c in missing)
+    data = [c for c in names if c not in (ROW_NO, FILE, "_rid")]
+    keep = {contract.watermark} if contract.watermark else set()
+    cols = ", ".join(q(c) if keep_all or c in keep else
+                     f"CASE WHEN _change <> 'unchanged' THEN {q(c)} END AS {q(c)}" for c in data)
+    return f"""INSERT INTO {staging} BY NAME
+        SELECT _rid, {q(ROW_NO)}, {q(FILE)}, _source_key, _row_hash, _change{', ' + cols if cols else ''}
+        FROM (SELECT k.*, {change_expr()} AS _change
+              FROM (SELECT s.*, {key_expr(contract.key)} AS _source_key,
+                           {hash_expr(hash_columns(contract))} AS _row_hash
+                    FROM (SELECT *{pad} FROM _landing_batch) s) k
+              LEFT JOIN {prior} p ON p.source_key = k._source_key)"""
+
+
+def build_prior(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
+                full_rebuild: bool) -> str:
+    """The state of ``source`` before ``run_id`` (since its last full rebuild; empty for a full
+    rebuild) as a temporary table ``(source_key, row_hash, event, last_changed_run)``."""
+    base = run_id if full_rebuild else state_base(con, source, run_id)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {q("_prior_" + source)} AS
+        SELECT source_key, arg_max(row_hash, run_id) AS row_hash, arg_max(event, run_id) AS event,
+               max(run_id) AS last_changed_run
+        FROM meta.source_state_log WHERE source = ? AND run_id < ? AND run_id >= ?
+        GROUP BY source_key""", [source, run_id, base])
+    return scratch("_prior_" + source)
 
 
 def scratch(name: str) -> str:
@@ -180,28 +274,32 @@ def watermark_max_expr(expr: str) -> str:
             f"THEN max(TRY_CAST({expr} AS HUGEINT))::VARCHAR ELSE max({expr}) END")
 
 
-def classify_sql(staging: str, contract: Contract, prior: str) -> str:
-    """SQL classifying every staged row, narrow (the wide columns stay in ``staging``):
-    ``_rid`` (the staging rowid), ``_source_key``, ``_row_hash``, ``_dup_key`` (earlier rows of
-    this extract with the same key, by file and row number) and ``_change`` against ``prior``.
+def classify_sql(staging: Staging, contract: Contract, prior: str) -> str:
+    """SQL classifying every staged row, narrow (the wide columns stay in the staging table):
+    ``_rid``, ``_source_key``, ``_row_hash``, ``_dup_key`` (earlier rows of this extract with the
+    same key, by file and row number) and ``_change`` against ``prior``.
 
-    Only the rows of repeated keys are numbered by a window (a sort of a few rows instead of all).
+    A classifying staging has key, hash and change already; otherwise they are computed here
+    (``_rid`` is then the staging table's rowid). Only the rows of repeated keys are numbered by
+    a window (a sort of a few rows instead of all).
     """
-    return f"""WITH l AS (
+    if staging.classified:
+        l_sql = (f"SELECT _rid, {q(FILE)} AS _file, {q(ROW_NO)} AS _row_no, _source_key, "
+                 f"_row_hash, _change FROM {staging.table}")
+    else:
+        l_sql = f"""SELECT k.*, {change_expr()} AS _change FROM (
             SELECT s.rowid AS _rid, s.{q(FILE)} AS _file, s.{q(ROW_NO)} AS _row_no,
                    {key_expr(contract.key)} AS _source_key,
                    {hash_expr(hash_columns(contract))} AS _row_hash
-            FROM {staging} s),
+            FROM {staging.table} s) k LEFT JOIN {prior} p ON p.source_key = k._source_key"""
+    return f"""WITH l AS ({l_sql}),
         d AS (SELECT _source_key FROM l WHERE _source_key IS NOT NULL
               GROUP BY _source_key HAVING count(*) > 1),
         dk AS (SELECT l._rid, row_number() OVER (
                    PARTITION BY l._source_key ORDER BY l._file, l._row_no) - 1 AS _dup_key
                FROM l SEMI JOIN d ON l._source_key = d._source_key)
-        SELECT l._rid, l._source_key, l._row_hash, coalesce(dk._dup_key, 0) AS _dup_key,
-               CASE WHEN p.source_key IS NULL OR p.event = 'disappeared' THEN 'new'
-                    WHEN p.row_hash = l._row_hash THEN 'unchanged' ELSE 'changed' END AS _change
-        FROM l LEFT JOIN dk ON dk._rid = l._rid
-        LEFT JOIN {prior} p ON p.source_key = l._source_key"""
+        SELECT l._rid, l._source_key, l._row_hash, coalesce(dk._dup_key, 0) AS _dup_key, l._change
+        FROM l LEFT JOIN dk ON dk._rid = l._rid"""
 
 
 def state_base(con: duckdb.DuckDBPyConnection, source: str, run_id: str) -> str:
@@ -266,18 +364,14 @@ def finish_landing(staging: Staging, contract: Contract, run_id: str, extracted_
     rows are only part of it (a watermark pull); default: the staged rows.
     """
     con, src = staging.con, contract.name
+    staging.flush()
     missing = [c for c in contract.source_columns if c not in staging.columns]
     staging.add_columns(missing)  # a failed or empty read: keep the SQL valid
-    base = run_id if full_rebuild else state_base(con, src, run_id)
-    prior = scratch("_prior_" + src)
+    prior = staging.prior if staging.classified else build_prior(con, src, run_id, full_rebuild)
+    assert prior is not None
     cls = scratch("_classified_" + src)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {q("_prior_" + src)} AS
-        SELECT source_key, arg_max(row_hash, run_id) AS row_hash, arg_max(event, run_id) AS event,
-               max(run_id) AS last_changed_run
-        FROM meta.source_state_log WHERE source = ? AND run_id < ? AND run_id >= ?
-        GROUP BY source_key""", [src, run_id, base])
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {q("_classified_" + src)} AS
-        {classify_sql(staging.table, contract, prior)}""")
+        {classify_sql(staging, contract, prior)}""")
     wm = f"nullif(trim({q(contract.watermark)}), '')" if contract.watermark else "NULL"
     r = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE _change = 'new'),
         count(*) FILTER (WHERE _change = 'changed'), count(*) FILTER (WHERE _change = 'unchanged'),
@@ -289,13 +383,15 @@ def finish_landing(staging: Staging, contract: Contract, run_id: str, extracted_
     out.rows_landed = out.rows_read if land_unchanged else out.rows_new + out.rows_changed
     raw = ensure_raw_table(con, src, staging.columns)
     where = "" if land_unchanged else "WHERE c._change <> 'unchanged'"
+    rid, exclude = ("_rid", f" EXCLUDE ({', '.join(CLASSIFIED)})") if staging.classified \
+        else ("rowid", "")
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM {raw} WHERE _run_id = ?", [run_id])
         con.execute(f"""INSERT INTO {raw} BY NAME
             SELECT ? AS _run_id, ? AS _source, ?::TIMESTAMPTZ AS _extracted_at, c._source_key,
-                   c._row_hash, c._dup_key, c._change, s.*
-            FROM {cls} c JOIN {staging.table} s ON s.rowid = c._rid {where}""",
+                   c._row_hash, c._dup_key, c._change, s.*{exclude}
+            FROM {cls} c JOIN {staging.table} s ON s.{rid} = c._rid {where}""",
                     [run_id, src, extracted_at])
         con.execute("DELETE FROM meta.source_state_log WHERE source = ? AND run_id = ?", [src, run_id])
         con.execute("DELETE FROM meta.disappeared WHERE source = ? AND run_id = ?", [src, run_id])

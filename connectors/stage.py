@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from connectors.contract import Contract, ContractError, load_contract
-from connectors.landing import (LandOutcome, Staging, ensure_meta, finish_landing,
+from connectors.landing import (LandOutcome, Staging, build_prior, ensure_meta, finish_landing,
                                 last_watermark, missing_columns_message, record_source_run,
                                 store_rejected)
 from connectors.readers import (CHUNK_ROWS, SourceReadError, encoding_hint, open_readers,
@@ -62,7 +62,8 @@ def extract_source(con: duckdb.DuckDBPyConnection, contract: Contract, settings:
     started = dt.datetime.now(dt.timezone.utc)
     src = contract.name
     since = None if ctx.full_rebuild or not contract.watermark else last_watermark(con, src, ctx.run_id)
-    staging = Staging(con, src).start()
+    prior = build_prior(con, src, ctx.run_id, ctx.full_rebuild)
+    staging = Staging(con, src, contract=contract, prior=prior, keep_all=land_unchanged).start()
     errors: list[str] = []
     warnings: list[str] = []
     rejected: list[Any] = []

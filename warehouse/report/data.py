@@ -16,8 +16,10 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 FINDINGS_SQL = """
-WITH reg AS (SELECT person_id, min(house_id) AS house_id FROM master.household
-             WHERE is_active AND house_id IS NOT NULL GROUP BY person_id)
+WITH f AS (SELECT * FROM audit.finding WHERE last_seen_run = $run),
+reg AS (SELECT person_id, min(house_id) AS house_id FROM master.household
+        WHERE is_active AND house_id IS NOT NULL
+          AND person_id IN (SELECT person_id FROM f) GROUP BY person_id)
 SELECT f.finding_id, f.rule, f.person_id, f.subject_key, CAST(f.evidence AS VARCHAR) AS evidence,
        CAST(f.amount_monthly AS DOUBLE) AS amount_monthly,
        CAST(f.amount_total AS DOUBLE) AS amount_total, f.months, f.status, f.dismissed_reason,
@@ -26,14 +28,14 @@ SELECT f.finding_id, f.rule, f.person_id, f.subject_key, CAST(f.evidence AS VARC
        coalesce(h.district, rh.district) AS district, coalesce(h.street, rh.street) AS street,
        coalesce(h.community, rh.community) AS community,
        json_extract_string(f.evidence, '$.event_date') AS event_date
-FROM audit.finding f
+FROM f
 LEFT JOIN master.person p ON p.person_id = f.person_id
 LEFT JOIN master.house h ON h.house_id = p.house_id
 LEFT JOIN reg ON reg.person_id = f.person_id
 LEFT JOIN master.house rh ON rh.house_id = reg.house_id
-WHERE f.last_seen_run = ?
 ORDER BY f.rule, f.finding_id
 """
+"""The run's findings with person and place (households aggregated only for their persons)."""
 
 STATUS_ZH = {"open": "待核查", "confirmed": "已确认", "dismissed": "已排除"}
 SEVERITY_ZH = {"high": "高", "medium": "中", "low": "低"}
@@ -88,7 +90,7 @@ def load_report_data(master_db: Path | str, run_id: str,
     from warehouse.queries import open_master
 
     with open_master(master_db) as con:
-        findings = con.execute(FINDINGS_SQL, [run_id]).df()
+        findings = con.execute(FINDINGS_SQL, {"run": run_id}).df()
         cur = con.execute("SELECT * FROM audit.run WHERE run_id = ? AND status = 'published' "
                           "ORDER BY finished_at DESC NULLS LAST LIMIT 1", [run_id])
         row = cur.fetchone()

@@ -225,3 +225,25 @@ def test_plain_body_cases(case: str, fields: str, text_path: bool) -> None:
             assert got is None  # masks IDs and names: always the parsing path
     findings = doc.replace('"findings":[]', '"findings":[{"finding_id":"F1","status":"open"}]')
     assert fastpath.plain_body("service", findings, "r1", []) is None
+
+
+QUERIES = [b"purpose=%E6%A0%B8%E6%9F%A5", b"purpose=a+b", b"purpose=", b"purpose=x",
+           b"purpose=ab&purpose=cd", b"x=1&purpose=ab", b"purpose=ab&x=1", b"purpose=%ZZab",
+           b"purpose=%E6%A0", b"purpose=+++", b"purpos%65=ab", b"purpose=" + b"y" * 200,
+           b"purpose=" + b"y" * 201, b"purpose"]
+
+
+@pytest.mark.parametrize("qs", QUERIES)
+def test_purpose_as_the_route_reads_it(qs: bytes) -> None:
+    """The purpose the fast path takes is the route's (Starlette's parse_qsl, the last value,
+    2-200 characters not all blank); None (left to the route) where they could differ."""
+    from urllib.parse import parse_qsl
+
+    got = fastpath._purpose(qs)
+    values = [v for k, v in parse_qsl(qs.decode("latin-1"), keep_blank_values=True)
+              if k == "purpose"]
+    valid = bool(values) and 2 <= len(values[-1]) <= 200 and values[-1].strip() != ""
+    if got is not None:
+        assert valid and got == values[-1]
+    if valid and len(values) == 1 and qs.startswith(b"purpose="):
+        assert got == values[-1]

@@ -23,7 +23,7 @@ import asyncio
 import json
 import re
 from typing import Any, Awaitable, Callable, MutableMapping
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from unigrid.service import queries as q
 from unigrid.service.api import _open_findings, json_bytes
@@ -170,11 +170,14 @@ def _purpose(query_string: bytes) -> str | None:
     """The one valid ``purpose`` of a query string, else None (the route answers 422)."""
     if b"purpose=" not in query_string:
         return None
-    got = [v for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
-           if k == "purpose"]
-    if len(got) != 1:
-        return None
-    p = got[0]
+    qs = query_string.decode("latin-1")  # as Starlette's QueryParams
+    if qs.startswith("purpose=") and "&" not in qs:  # the usual query: parse_qsl's result
+        p = unquote(qs[len("purpose="):].replace("+", " "))
+    else:
+        got = [v for k, v in parse_qsl(qs, keep_blank_values=True) if k == "purpose"]
+        if len(got) != 1:
+            return None
+        p = got[0]
     return p if PURPOSE_MIN <= len(p) <= PURPOSE_MAX and NOT_BLANK.search(p) else None
 
 

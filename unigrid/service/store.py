@@ -244,8 +244,10 @@ class AccessLogWriter:
                    for line in self._lines(user, role, action, person_ids, purpose)]
         for e in entries:
             self._q.put(e)
+        waits = entries[0].future if len(entries) == 1 else asyncio.gather(
+            *(e.future for e in entries))  # one lookup, one entry: no gather
         try:
-            await asyncio.wait_for(asyncio.gather(*(e.future for e in entries)), timeout)
+            await asyncio.wait_for(waits, timeout)
         except asyncio.TimeoutError:
             raise TimeoutError("access log not written in time") from None
 

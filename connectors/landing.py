@@ -170,9 +170,9 @@ class Staging:
                 self.flush()
             self._pending.append(batch)
             self._pending_rows += batch.num_rows
-            if self._pending_rows >= FLUSH_ROWS:
-                self.flush()
         self.rows += batch.num_rows
+        if self._pending_rows >= FLUSH_ROWS:
+            self.flush()
 
     def _insert(self, table: pa.Table, sql: str) -> None:
         self.con.register("_landing_batch", table)

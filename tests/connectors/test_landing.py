@@ -235,3 +235,42 @@ def test_integer_watermark_compares_as_a_number(settings, people) -> None:
     r2 = _land(settings, c, day=2)
     assert (r2["watermark_since"], r2["rows_read"], r2["rows_new"], r2["watermark_max"]) == \
         ("10", 1, 1, "11")
+
+
+def _jsonl_people(path: Path, rows: list[dict]) -> None:
+    import json
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+
+
+def _landed(settings) -> list[tuple]:
+    return _q(settings, 'SELECT _run_id, _source_key, _row_no, _row_hash, _change, _dup_key, '
+                        '"姓名", "身份证号", "出生日期" FROM raw.people ORDER BY ALL') + \
+        _q(settings, "SELECT * FROM meta.source_state_log ORDER BY ALL")
+
+
+@pytest.mark.parametrize("flush_rows", [1, 3, 7])
+def test_classifying_in_chunks_lands_what_one_chunk_lands(settings, people, monkeypatch,
+                                                          flush_rows: int) -> None:
+    """Rows are classified as they are staged, chunk by chunk: duplicates across chunks, a key
+    that appears only in later objects and changed rows come out as with everything at once."""
+    import connectors.landing as landing
+
+    c = people(location={"path": "people.jsonl"}, format={"type": "jsonl", "encoding": "utf-8"})
+    day1 = [{"编号": f"P{i % 9}", "姓名": f"名{i}", "身份证号": None, "出生日期": "1990-01-02"}
+            for i in range(6)] + \
+        [{"编号": f"P{i % 9}", "姓名": f"名{i}", "身份证号": f"0{i:017d}", "出生日期": "1990-01-02",
+          "备注": "new key"} for i in range(6, 14)]
+    day2 = [dict(r, 姓名=r["姓名"] + "改") if i % 4 == 0 else r for i, r in enumerate(day1)][1:]
+    results = []
+    for rows in (1 << 20, flush_rows):
+        monkeypatch.setattr(landing, "FLUSH_ROWS", rows)
+        for f in settings.work_db.parent.glob(settings.work_db.name + "*"):
+            f.unlink()
+        _jsonl_people(settings.source_root / "people.jsonl", day1)
+        first = _land(settings, c, 1, chunk_rows=2)
+        _jsonl_people(settings.source_root / "people.jsonl", day2)
+        second = _land(settings, c, 2, chunk_rows=2)
+        counts = [{k: v for k, v in r.items() if k.startswith("rows_")} for r in (first, second)]
+        results.append((counts, _landed(settings)))
+    assert results[0] == results[1]
+    assert results[0][0][1]["rows_changed"] > 0 and results[0][0][1]["rows_dup_key"] > 0

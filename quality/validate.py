@@ -263,6 +263,14 @@ class GxRunner:
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
+            from great_expectations.execution_engine import pandas_execution_engine
+
+            # GX fingerprints every pandas batch (pandas_data_fingerprint: an md5 over a hash of
+            # every cell, taken twice per Batch.validate; a third of GX's time on a day-1 batch)
+            # unless the frame is larger than HASH_THRESHOLD bytes. Nothing here reads the
+            # fingerprint (results are not stored): never take it.
+            if hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
+                pandas_execution_engine.HASH_THRESHOLD = 0
             self._ctx = gx.get_context(mode="ephemeral")
             self._ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
             self._source = self._ctx.data_sources.add_pandas(name="unigrid")
@@ -548,6 +556,8 @@ def write_results(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: st
     for c in ("_source_key", "_row_no", "_file", "_row_hash", "_extracted_at"):
         if c == "_source_key":
             st[c] = frame["_source_key"].to_numpy(dtype=object)[good_mask]
+        elif c in raw.columns and isinstance(raw[c].dtype, pd.DatetimeTZDtype):
+            st[c] = raw[c].array[good_mask]  # to_numpy() would box every value in Python
         elif c in raw.columns:
             st[c] = raw[c].to_numpy()[good_mask]
         else:

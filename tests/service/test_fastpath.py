@@ -205,7 +205,10 @@ TEXT_CASES = [
     ("phone suffix, non-ASCII key", '{"家庭_phone":"13812341234"}', True),
     ("phone as a number", '{"mobile_phone":13812341234}', False),
     ("phone null", '{"next_of_kin_phone":null}', True),
-    ("phone an object", '{"phone":{"a":"1"}}', False),
+    ("phone an object (lineage)", '{"phone":{"source":"s","source_key":"k:420502199001011234"}}',
+     True),
+    ("phone a list", '{"phone":["13812341234"],"x_phone":[{"phone":"13812341234"}]}', True),
+    ("phone a boolean", '{"phone":true}', False),
     ("phone-like text in a value", '{"note":"x,phone:1"}', True),
     ("the route's own key", '{"other_person_ids":[]}', False),
 ]

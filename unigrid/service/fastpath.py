@@ -71,8 +71,10 @@ def _numbers_kept(doc: str) -> bool:
 
 def _mask_phones(doc: str) -> str | None:
     """``doc`` with the value of every phone field masked (``warehouse.masking.mask_phone``),
-    or None if a key ending in ``phone`` has a value other than a string or null. ``doc`` has
-    no backslash, so every ``"`` delimits a string and ``phone":`` always ends a key."""
+    or None if a key ending in ``phone`` has a number or boolean value. An object or list value
+    (the lineage's ``"phone":{"source":...}``) is left as it is: ``mask_record`` walks into it,
+    and so does this scan, which looks at every key of the text. ``doc`` has no backslash, so
+    every ``"`` delimits a string and ``phone":`` always ends a key."""
     pos = doc.find(PHONE_KEY_END)
     if pos < 0:
         return doc
@@ -86,8 +88,8 @@ def _mask_phones(doc: str) -> str | None:
             if field_kind(key) == "phone":
                 parts += (doc[last:value + 1], mask_phone(doc[value + 1:end]))
                 last = end
-        elif not doc.startswith("null", value):
-            return None
+        elif not doc.startswith(("null", "{", "["), value):
+            return None  # a number or boolean: mask_record would mask its text
         pos = doc.find(PHONE_KEY_END, value)
     parts.append(doc[last:])
     return "".join(parts)
@@ -99,7 +101,7 @@ def plain_body(role: str, doc: str, run_id: str, others: list[str]) -> bytes | N
     "other_person_ids": others}))`` gives, or None when the text needs that path: a role that
     sees less than ID numbers and names (stewards), open findings to lay reviews over, a
     backslash (escapes), a number Python would render differently, a top-level key the route
-    sets, or a phone field whose value is not a string or null. Phone fields are masked in the
+    sets, or a phone field whose value is a number or boolean. Phone fields are masked in the
     text by the same rule; every key ending in ``phone`` is looked at. Equal to the parsing path
     on every published document (tested)."""
     kinds = masked_kinds(role)

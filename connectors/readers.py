@@ -357,6 +357,63 @@ def _limited(batches: Iterator[pa.RecordBatch], limit: int | None) -> Iterator[p
         yield b
 
 
+PREFETCH_BATCHES = 2
+"""Batches a file reader may read ahead of the caller (see :func:`prefetched`)."""
+
+
+def prefetched(batches: Iterator[pa.RecordBatch],
+               depth: int = PREFETCH_BATCHES) -> Iterator[pa.RecordBatch]:
+    """The same batches, read by a background thread while the caller stores the previous ones.
+
+    Reading is Python (decoding, parsing) and storing is DuckDB, which runs without the GIL: on
+    two cores the two overlap. An exception of the reader (:class:`SourceReadError`) comes out
+    at the same point of the sequence as without the thread; when the caller stops early, the
+    reader is closed in its own thread.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for b in batches:
+                if not put(b):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="unigrid-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 class CsvReader(Reader):
     """CSV in UTF-8 (with or without BOM), GBK or GB18030, parsed by Arrow from decoded blocks."""
 

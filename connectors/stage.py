@@ -17,8 +17,8 @@ from connectors.contract import Contract, ContractError, load_contract
 from connectors.landing import (LandOutcome, Staging, build_prior, ensure_meta, finish_landing,
                                 last_watermark, missing_columns_message, record_source_run,
                                 store_rejected)
-from connectors.readers import (CHUNK_ROWS, SourceReadError, encoding_hint, open_readers,
-                                open_sql)
+from connectors.readers import (CHUNK_ROWS, SourceReadError, SqlReader, encoding_hint,
+                                open_readers, open_sql, prefetched)
 
 if TYPE_CHECKING:
     from unigrid.settings import Settings
@@ -79,11 +79,18 @@ def extract_source(con: duckdb.DuckDBPyConnection, contract: Contract, settings:
                     errors.append(msg)
                     continue
                 staging.add_columns(reader.columns)
+                batches = reader.batches()
+                if not isinstance(reader, SqlReader):  # a SQL connection stays in its thread
+                    batches = prefetched(batches)
                 try:
-                    for batch in reader.batches():
+                    for batch in batches:
                         staging.append(batch)
                 except SourceReadError as exc:
                     errors.append(str(exc))
+                finally:
+                    close = getattr(batches, "close", None)
+                    if close is not None:  # stops a read-ahead thread before the reader closes
+                        close()
                 rejected += reader.rejected
                 warnings += reader.notes.warnings
         if pushed and contract.snapshot == "full" and not errors:

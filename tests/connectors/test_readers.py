@@ -289,3 +289,33 @@ def test_xlsx_header_below_a_title_row(tmp_path: Path) -> None:
     assert r.columns == ["低保证号", "序号", "姓名"]
     got = _rows(r)
     assert (got["序号"], got["_row_no"]) == (["1"], [1])
+
+
+def test_read_ahead_keeps_order_errors_and_closes() -> None:
+    """prefetched: same batches in order, the reader's error after the batches before it, and an
+    early stop closes the reader (its finally runs) without hanging."""
+    import pyarrow as pa
+
+    from connectors.readers import prefetched
+
+    closed: list[str] = []
+
+    def source(n: int, fail_at: int | None = None):
+        try:
+            for i in range(n):
+                if i == fail_at:
+                    raise SourceReadError(f"bad at {i}")
+                yield pa.record_batch([pa.array([i])], names=["i"])
+        finally:
+            closed.append(f"{n}/{fail_at}")
+
+    assert [b["i"][0].as_py() for b in prefetched(source(7), depth=2)] == list(range(7))
+    got = []
+    with pytest.raises(SourceReadError, match="bad at 4"):
+        for b in prefetched(source(9, 4), depth=1):
+            got.append(b["i"][0].as_py())
+    assert got == [0, 1, 2, 3]
+    it = prefetched(source(100), depth=2)
+    assert next(it)["i"][0].as_py() == 0
+    it.close()
+    assert closed == ["7/None", "9/4", "100/None"]

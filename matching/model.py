@@ -253,30 +253,41 @@ def _engine(memory_limit: str | None, temp_dir: Path | None) -> tuple[Any, Path]
     return con, spill
 
 
-def _prepared_settings(model: dict[str, Any] | Path | None) -> Any:
+SCOPE_COLUMN = "unigrid_in_scope"
+"""Boolean model-input column: with ``scoped`` linkers a pair is blocked only when one of its
+records has it true."""
+
+
+def _prepared_settings(model: dict[str, Any] | Path | None, scoped: bool = False) -> Any:
     settings = model if model is not None else splink_settings()
     if isinstance(settings, dict):
         settings = json.loads(json.dumps(settings))  # Splink mutates its input
+        # scoped: the same condition on every rule, so each pair still comes from the same
+        # (first) rule as unscoped and is scored the same; only pairs outside are not built
+        scope = f" AND (l.{SCOPE_COLUMN} OR r.{SCOPE_COLUMN})" if scoped else ""
         settings["blocking_rules_to_generate_predictions"] = [
-            {"blocking_rule": r, "sql_dialect": "duckdb"} for r in BLOCKING_RULES]
+            {"blocking_rule": f"({r}){scope}" if scope else r, "sql_dialect": "duckdb"}
+            for r in BLOCKING_RULES]
         settings["retain_intermediate_calculation_columns"] = True
         settings["retain_matching_columns"] = False
     return settings
 
 
-def _select_model_columns(frame: Any) -> Any:
-    """The model columns of a pandas frame or an Arrow table."""
-    return frame.select(MODEL_COLUMNS) if hasattr(frame, "select") and not isinstance(
-        frame, pd.DataFrame) else frame[MODEL_COLUMNS]
+def _select_model_columns(frame: Any, extra: tuple[str, ...] = ()) -> Any:
+    """The model columns (and ``extra``) of a pandas frame or an Arrow table."""
+    cols = [*MODEL_COLUMNS, *extra]
+    return frame.select(cols) if hasattr(frame, "select") and not isinstance(
+        frame, pd.DataFrame) else frame[cols]
 
 
 def make_linker(frame: Any, model: dict[str, Any] | Path | None = None,
                 memory_limit: str | None = None, temp_dir: Path | None = None,
-                tf: dict[str, Any] | None = None) -> Any:
+                tf: dict[str, Any] | None = None, scoped: bool = False) -> Any:
     """A Splink ``Linker`` over a model-input frame (pandas or Arrow), on a private in-memory
     DuckDB that spills to ``temp_dir`` (default: the system temp folder) past
     ``memory_limit``. ``tf``: frozen term-frequency tables by column (Parquet paths or
-    frames) to register instead of deriving them from ``frame``.
+    frames) to register instead of deriving them from ``frame``. ``scoped``: ``frame`` has
+    the boolean :data:`SCOPE_COLUMN` and only pairs with a record in scope are blocked.
 
     The private database is closed and its spill folder removed by :func:`release_linker`
     (or when the linker is garbage-collected)."""
@@ -286,8 +297,9 @@ def make_linker(frame: Any, model: dict[str, Any] | Path | None = None,
 
     con, spill = _engine(memory_limit, temp_dir)
     api = DuckDBAPI(con)
-    sdf = api.register(_select_model_columns(frame), table_name="std_model_input")
-    linker = Linker(sdf, _prepared_settings(model), log_level=logging.WARNING)
+    sdf = api.register(_select_model_columns(frame, (SCOPE_COLUMN,) if scoped else ()),
+                       table_name="std_model_input")
+    linker = Linker(sdf, _prepared_settings(model, scoped), log_level=logging.WARNING)
     _register_tf(linker, api, con, tf)
     linker._unigrid_release = weakref.finalize(linker, _close_engine, con, spill)
     return linker
@@ -383,8 +395,16 @@ def score_into(target: Any, table: str, frame: Any, model: dict[str, Any],
     :data:`PAIR_KEY_COLUMNS` then ``mw_<comparison>``; weights ``>= threshold`` only.
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    linker = make_linker(frame, model, memory_limit=memory_limit, tf=tf)
+    if dirty_ids is not None:  # block only pairs touching a dirty record (not every
+        # pair among the records sharing a key with one: most of those are clean-clean)
+        if isinstance(frame, pd.DataFrame):
+            frame = pa.Table.from_pandas(frame, preserve_index=False)
+        frame = frame.append_column(SCOPE_COLUMN, pc.is_in(
+            frame.column("record_id"), value_set=pa.array(dirty_ids, pa.int64())))
+    linker = make_linker(frame, model, memory_limit=memory_limit, tf=tf,
+                         scoped=dirty_ids is not None)
     try:
         api = linker._db_api
         eng = api._con

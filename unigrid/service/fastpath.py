@@ -125,15 +125,20 @@ def plain_body(role: str, doc: str, run_id: str, others: list[str]) -> bytes | N
 class DocBatcher:
     """Person documents by ID number, one query per batch of concurrent lookups.
 
-    A lookup queues its key and awaits a future; the first key of a batch schedules the query
-    for the next turn of the event loop, by which time every request that arrived in this turn
-    has queued its key. The query runs on the event loop (a few milliseconds for a batch of
-    dozens; a thread hop would cost more than it saves at this size). One pending batch per
-    event loop."""
+    A lookup queues its key and awaits a future. When no query of this event loop is running,
+    the first key schedules one for the next turn of the loop, by which time every request
+    that arrived in this turn has queued its key. With ``threaded`` the query runs in a
+    thread of its own (DuckDB releases the GIL): the event loop keeps parsing and answering
+    requests meanwhile, and the keys that arrive during a query form the next batch (bigger
+    batches: DuckDB's fixed cost per statement is shared by more lookups). Without it the
+    query runs on the event loop. One batch per event loop at a time."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, threaded: bool = True) -> None:
         self.pool = pool
+        self.threaded = threaded
         self._pending: dict[asyncio.AbstractEventLoop, dict[str, list[asyncio.Future]]] = {}
+        self._busy: set[asyncio.AbstractEventLoop] = set()
+        self._executor: Any = None
 
     async def get(self, id_number: str) -> q.DocRow | None:
         """The stored document row of an (upper-case) ID number, None if unknown. Raises what
@@ -143,29 +148,65 @@ class DocBatcher:
         pending = self._pending.get(loop)
         if pending is None:
             pending = self._pending[loop] = {}
-            loop.call_soon(self._flush, loop)
+            if loop not in self._busy:
+                loop.call_soon(self._start, loop)
         pending.setdefault(id_number, []).append(fut)
         return await fut
 
-    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        pending = self._pending.pop(loop, {})
-        keys = list(pending)
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Take the pending keys and query them (in the thread, or here)."""
+        pending = self._pending.pop(loop, None)
+        if not pending:
+            return
+        if not self.threaded:
+            self._answer(pending, self._query(list(pending)))
+            return
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="person-doc")
+        self._busy.add(loop)
+        job = loop.run_in_executor(self._executor, self._query, list(pending))
+
+        def done(j: asyncio.Future) -> None:
+            self._busy.discard(loop)
+            try:
+                rows = j.result()
+            except BaseException as exc:  # noqa: BLE001 - the thread itself failed
+                rows = {k: exc for k in pending}
+            self._answer(pending, rows)
+            if self._pending.get(loop):  # keys queued while the query ran: the next batch
+                self._start(loop)
+
+        job.add_done_callback(done)
+
+    def _query(self, keys: list[str]) -> dict[str, Any]:
+        """Rows by key, or the exception of a failed part by key."""
+        out: dict[str, Any] = {}
         for i in range(0, len(keys), MAX_BATCH):
             part = keys[i:i + MAX_BATCH]
             try:
                 with self.pool.cursor() as cur:
-                    rows = q.person_docs(cur, part)
+                    out.update(q.person_docs(cur, part))
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
-                for k in part:
-                    for f in pending[k]:
-                        if not f.done():
-                            f.set_exception(exc)
-                continue
-            for k in part:
-                row = rows.get(k)
-                for f in pending[k]:
-                    if not f.done():
-                        f.set_result(row)
+                out.update({k: exc for k in part})
+        return out
+
+    @staticmethod
+    def _answer(pending: dict[str, list[asyncio.Future]], rows: dict[str, Any]) -> None:
+        for k, futs in pending.items():
+            row = rows.get(k)
+            for f in futs:
+                if f.done():
+                    continue
+                if isinstance(row, BaseException):
+                    f.set_exception(row)
+                else:
+                    f.set_result(row)
+
+    def close(self) -> None:
+        """Stop the query thread."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
 
 
 def _purpose(query_string: bytes) -> str | None:
@@ -214,9 +255,12 @@ class PersonLookup:
         await self.app(scope, receive, send)
 
     def _batcher(self, pool: Any) -> DocBatcher:
+        import os
+
         b = self._batchers.get(id(pool))
         if b is None or b.pool is not pool:
-            b = self._batchers[id(pool)] = DocBatcher(pool)
+            b = self._batchers[id(pool)] = DocBatcher(
+                pool, threaded=os.environ.get("UNIGRID_LOOKUP_THREAD", "1") != "0")
         return b
 
     async def serve(self, scope: Scope) -> bytes | None:

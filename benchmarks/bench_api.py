@@ -1,7 +1,7 @@
 """Latency of ``GET /persons/{id_number}`` under concurrent clients on loopback.
 
     .venv/bin/python -m benchmarks.bench_api [--persons 1000000] [--home var/bench_api]
-        [--clients 50] [--seconds 30] [--workers 2] [--reuse] [--client auto|python|wrk|both]
+        [--clients 50] [--seconds 30] [--workers 1] [--reuse] [--client auto|python|wrk|both]
 
 1. Builds (or with ``--reuse`` takes) a master of N persons: the warehouse test factory's work
    database (registry, grid and pension records, households, houses) plus names, ID numbers and
@@ -372,7 +372,9 @@ def main() -> None:
     ap.add_argument("--home", type=Path, default=Path("var/bench_api"))
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=30)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1,
+                    help="uvicorn worker processes (1: one worker and its lookup thread use "
+                    "both cores; two workers measured slower on 2 cores, see docs/service.md)")
     ap.add_argument("--reuse", action="store_true", help="reuse a master already built there")
     ap.add_argument("--client", choices=["auto", "python", "wrk", "both"], default="auto",
                     help="load client: wrk if installed (auto), the built-in asyncio one, "

@@ -317,7 +317,7 @@ def _child_api(spec: dict[str, Any]) -> dict[str, Any]:
         return {"status": "not_available", "reason": "the master has no ID numbers"}
     token = ba.service_token(Path(settings.decisions_db))
     port = ba.free_port()
-    workers = int(spec.get("workers", 2))
+    workers = int(spec.get("workers", 1))  # 1 worker + its lookup thread: faster on 2 cores
     kind = ba.client_kinds(str(spec.get("client", "auto")))[0]
     proc = subprocess.Popen(ba.server_cmd(port, workers), cwd=PACKAGE_ROOT)
     url = f"http://127.0.0.1:{port}"

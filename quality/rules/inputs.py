@@ -111,9 +111,10 @@ def source_select_sql(table: str, columns: set[str], kind: str, department: str,
     for f, typ in REC_FIELDS.items():
         sel.append(f"TRY_CAST({q(f)} AS {typ}) AS {f}" if f in columns else f"NULL::{typ} AS {f}")
     conds = [f"CAST(_run_id AS VARCHAR) <= {lit(run_id)}"] if "_run_id" in columns else []
-    if keys is not None:
-        conds.append(f"CAST(_source_key AS VARCHAR) IN (SELECT source_key FROM {keys} "
-                     f"WHERE source = {lit(table)})")
+    if keys is not None:  # rows found on the key column alone, then read by rowid: reading
+        # every column of every row before a join filters them costs ten times more
+        conds.append(f"rowid IN (SELECT rowid FROM staged.{q(table)} WHERE CAST(_source_key AS "
+                     f"VARCHAR) IN (SELECT source_key FROM {keys} WHERE source = {lit(table)}))")
     where = f"WHERE {' AND '.join(conds)}" if conds else ""
     if not dedupe:
         return f"SELECT {', '.join(sel)} FROM staged.{q(table)} {where}"
@@ -128,6 +129,9 @@ def has_duplicate_keys(con: duckdb.DuckDBPyConnection, table: str) -> bool:
                        f"{quote_ident(table)}").fetchall()[0]
     return n != k
 
+
+CHANGED_COLUMNS = "person_id, source, source_key, kind, subsidy_case_no, id18, id_ok"
+"""What ``chk_changed`` keeps of a changed row: what the rules' scopes are computed from."""
 
 STATE_VERSION = 1
 """Bump when the definition of ``"check".rec`` changes: the next run rebuilds it in full."""
@@ -165,14 +169,32 @@ def _rec_sql(con: duckdb.DuckDBPyConnection, run_id: str, contracts: Mapping[str
     std_cols = _columns(con, "std", "record")
     std_sel = ", ".join(f"{expr} AS {name}" if std_cols else f"NULL AS {name}"
                         for name, expr in STD_FIELDS.items())
-    std_join = ("LEFT JOIN std.record s ON s.source = u.source AND s.source_key = u.source_key"
-                if std_cols else "")
-    return f"""
+    if keys is None:
+        std_join = ("LEFT JOIN std.record s ON s.source = u.source AND s.source_key = u.source_key"
+                    if std_cols else "")
+        return f"""
         WITH u AS ({' UNION ALL BY NAME '.join(parts)})
         SELECT u.*, l.person_id, {std_sel},
                coalesce(u.collected_at, u.issued_at, u.source_updated_at,
                         u.case_date::TIMESTAMP) AS event_time
         FROM u JOIN link.person_link l ON l.source = u.source AND l.source_key = u.source_key
+        {std_join}"""
+    # a few keys: each side restricted to them first (materialised), so that the joins are
+    # between small tables (the planner otherwise hashes all of person_link or std.record)
+    std_cte = (f""", s AS MATERIALIZED (SELECT * FROM std.record WHERE rowid IN (
+                   SELECT r.rowid FROM std.record r SEMI JOIN {keys} k
+                   ON k.source = r.source AND k.source_key = r.source_key))""" if std_cols else "")
+    std_join = ("LEFT JOIN s ON s.source = u.source AND s.source_key = u.source_key"
+                if std_cols else "")
+    return f"""
+        WITH u AS MATERIALIZED ({' UNION ALL BY NAME '.join(parts)}),
+        l AS MATERIALIZED (SELECT p.source, p.source_key, p.person_id FROM link.person_link p
+                           SEMI JOIN {keys} k ON k.source = p.source
+                                             AND k.source_key = p.source_key){std_cte}
+        SELECT u.*, l.person_id, {std_sel},
+               coalesce(u.collected_at, u.issued_at, u.source_updated_at,
+                        u.case_date::TIMESTAMP) AS event_time
+        FROM u JOIN l ON l.source = u.source AND l.source_key = u.source_key
         {std_join}"""
 
 
@@ -249,7 +271,7 @@ def refresh_rec(con: duckdb.DuckDBPyConnection, run_id: str, contracts: Mapping[
     rules. Either way the table equals a full selection (tests/rules/test_incremental.py).
     """
     _state_tables(con)
-    for t in ("chk_changed", "chk_touched"):
+    for t in ("chk_changed", "chk_touched", "chk_rec_t"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     fp = inputs_fingerprint(contracts)
     built_before = _one(con, 'SELECT max(run_id) FROM "check".rec_state')
@@ -291,16 +313,20 @@ def refresh_rec(con: duckdb.DuckDBPyConnection, run_id: str, contracts: Mapping[
     gone = """r.person_id IN (SELECT person_id FROM chk_dirty_person) OR EXISTS (
                   SELECT 1 FROM chk_want w WHERE w.source = r.source
                   AND w.source_key = r.source_key)"""
-    # chk_changed: the rows leaving and the rows entering; chk_touched: persons whose rows or
-    # person changed (the rules re-run for them, quality.rules.runner)
-    con.execute(f'CREATE OR REPLACE TEMP TABLE chk_changed AS SELECT * FROM "check".rec r '
-                f"WHERE {gone}")
-    con.execute(f'DELETE FROM "check".rec r WHERE {gone}')
+    # chk_changed: what the rules need of the rows leaving and the rows entering; chk_touched:
+    # persons whose rows or person changed (the rules re-run for them, quality.rules.runner).
+    # Rows are found on narrow columns and then read or deleted by rowid.
+    con.execute(f'CREATE OR REPLACE TEMP TABLE chk_gone AS SELECT r.rowid AS rid '
+                f'FROM "check".rec r WHERE {gone}')
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE chk_changed AS SELECT {CHANGED_COLUMNS}
+                    FROM "check".rec WHERE rowid IN (SELECT rid FROM chk_gone)""")
+    con.execute('DELETE FROM "check".rec WHERE rowid IN (SELECT rid FROM chk_gone)')
     con.execute("CREATE OR REPLACE TEMP TABLE chk_new AS "
                 + _rec_sql(con, run_id, contracts, keys="chk_want"))
     con.execute('INSERT INTO "check".rec SELECT * FROM chk_new')
-    con.execute("INSERT INTO chk_changed SELECT * FROM chk_new")
-    con.execute("DROP TABLE chk_new")
+    con.execute(f"INSERT INTO chk_changed SELECT {CHANGED_COLUMNS} FROM chk_new")
+    for t in ("chk_new", "chk_gone"):
+        con.execute(f"DROP TABLE {t}")
     con.execute("""CREATE OR REPLACE TEMP TABLE chk_touched AS
                    SELECT person_id FROM chk_changed WHERE person_id IS NOT NULL
                    UNION SELECT person_id FROM chk_dirty_person""")
@@ -341,20 +367,19 @@ def pair_sql(con: duckdb.DuckDBPyConnection, keys: str | None = None) -> str:
               AND source_r IN (SELECT source FROM reg){only}"""
 
 
-def death_sql(persons: str | None = None) -> str:
-    """SELECT of ``chk_death`` rows from ``chk_rec`` (only the persons in the table
-    ``persons`` when given: a person's row depends on their own records only)."""
+def death_sql(rec: str = "chk_rec") -> str:
+    """SELECT of ``chk_death`` rows from the records in ``rec`` (a person's row depends on
+    their own records only: give every record of the persons to recompute)."""
     kinds = ", ".join(f"'{k}'" for k in DEATH_KINDS)
-    only = "" if persons is None else f" AND person_id IN (SELECT person_id FROM {persons})"
     return f"""
         WITH ev AS (
             SELECT person_id, source, source_key, row_hash, kind, kind IN ({kinds}) AS direct,
                    id18, name_pyf || '|' || CAST(birth_date AS VARCHAR) AS ident,
                    CASE WHEN kind IN ({kinds}) THEN death_date ELSE cancel_date END AS d
-            FROM chk_rec
-            WHERE ((kind IN ({kinds}) AND death_date IS NOT NULL)
+            FROM {rec}
+            WHERE (kind IN ({kinds}) AND death_date IS NOT NULL)
                OR (kind = 'household_registry' AND registry_status = '注销'
-                   AND cancel_reason = '死亡' AND cancel_date IS NOT NULL)){only})
+                   AND cancel_reason = '死亡' AND cancel_date IS NOT NULL))
         SELECT person_id,
                coalesce(min(d) FILTER (WHERE direct), min(d)) AS death_date,
                bool_or(direct) AS direct,
@@ -382,9 +407,13 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, run_id: str,
     if refreshed["full"] or not table_exists(con, "check", "death"):
         con.execute('CREATE OR REPLACE TABLE "check".death AS ' + death_sql())
     else:
+        # every record of the touched persons, read by rowid (also the rules' per-person scope)
+        con.execute("""CREATE OR REPLACE TEMP TABLE chk_rec_t AS SELECT * FROM "check".rec
+                       WHERE rowid IN (SELECT r.rowid FROM "check".rec r
+                                       SEMI JOIN chk_touched t ON t.person_id = r.person_id)""")
         con.execute('DELETE FROM "check".death WHERE person_id IN '
                     "(SELECT person_id FROM chk_touched)")
-        con.execute('INSERT INTO "check".death ' + death_sql("chk_touched"))
+        con.execute('INSERT INTO "check".death ' + death_sql("chk_rec_t"))
     con.execute('CREATE OR REPLACE TEMP VIEW chk_death AS SELECT * FROM "check".death')
     if refreshed["full"]:
         con.execute("CREATE OR REPLACE TEMP TABLE chk_pair AS " + pair_sql(con))

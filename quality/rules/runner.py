@@ -154,10 +154,19 @@ _TOUCHED = "(SELECT person_id FROM chk_touched)"
 _HOUSEHOLD = "source || ':' || coalesce(subsidy_case_no, source_key)"
 
 
-def _scope(con: duckdb.DuckDBPyConnection, rule_id: str, key: bytes) -> str:
-    """For an incremental night: create ``chk_rec_s`` (and ``chk_pair_s``), the records whose
-    findings of rule ``rule_id`` may have changed, complete per finding; return the predicate
-    over ``found_raw f`` selecting the kept findings they replace.
+def _rows_where(con: duckdb.DuckDBPyConnection, where: str) -> None:
+    """``chk_rec_s``: the records matching ``where``, found on the columns it names and then
+    read by rowid (reading every column of two million records to keep a few costs ten times
+    more)."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE chk_rec_s AS SELECT * FROM "check".rec
+                    WHERE rowid IN (SELECT rowid FROM "check".rec WHERE {where})""")
+
+
+def _scope(con: duckdb.DuckDBPyConnection, rule_id: str, key: bytes) -> tuple[str, str]:
+    """For an incremental night: the records whose findings of rule ``rule_id`` may have
+    changed, complete per finding (``chk_rec_t``: every record of the touched persons, or a
+    new ``chk_rec_s``; ``chk_pair_s`` for the 重户 pairs); return the predicate over
+    ``found_raw f`` selecting the kept findings they replace, and the records' table.
 
     - per person (``deceased_pensioner``, ``wanted_person_seen``): the touched persons;
     - ``deceased_subsidy``: subsidy households with a record changed or a record of a touched
@@ -168,26 +177,21 @@ def _scope(con: duckdb.DuckDBPyConnection, rule_id: str, key: bytes) -> str:
     - ``id_conflict``: the ID numbers of the changed records (before and after).
     """
     if rule_id in ("deceased_pensioner", "wanted_person_seen"):
-        con.execute("CREATE OR REPLACE TEMP TABLE chk_rec_s AS SELECT * FROM chk_rec "
-                    f"WHERE person_id IN {_TOUCHED}")
-        return f"f.person_id IN {_TOUCHED}"
+        return f"f.person_id IN {_TOUCHED}", "chk_rec_t"
     if rule_id == "deceased_subsidy":
         con.execute(f"""CREATE OR REPLACE TEMP TABLE chk_part AS
             SELECT DISTINCT {_HOUSEHOLD} AS part FROM (
                 SELECT source, source_key, subsidy_case_no, kind FROM chk_changed
-                UNION ALL SELECT source, source_key, subsidy_case_no, kind FROM chk_rec
-                          WHERE person_id IN {_TOUCHED})
+                UNION ALL SELECT source, source_key, subsidy_case_no, kind FROM chk_rec_t)
             WHERE kind = 'subsistence_allowance'""")
-        con.execute("CREATE OR REPLACE TEMP TABLE chk_rec_s AS SELECT * FROM chk_rec "
-                    f"WHERE kind = 'subsistence_allowance' AND {_HOUSEHOLD} IN "
-                    "(SELECT part FROM chk_part)")
-        return "f.subject IN (SELECT part FROM chk_part)"
+        _rows_where(con, f"kind = 'subsistence_allowance' AND {_HOUSEHOLD} IN "
+                         "(SELECT part FROM chk_part)")
+        return "f.subject IN (SELECT part FROM chk_part)", "chk_rec_s"
     if rule_id == "duplicate_registration":
         from quality.rules.inputs import pair_sql
 
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE chk_keys AS
-            SELECT source, source_key FROM chk_rec
-            WHERE kind = 'household_registry' AND person_id IN {_TOUCHED}""")
+        con.execute("""CREATE OR REPLACE TEMP TABLE chk_keys AS
+            SELECT source, source_key FROM chk_rec_t WHERE kind = 'household_registry'""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE chk_part AS
             WITH p AS ({pair_sql(con)}),
             other AS (SELECT p.source_r AS source, p.source_key_r AS source_key FROM p
@@ -205,23 +209,21 @@ def _scope(con: duckdb.DuckDBPyConnection, rule_id: str, key: bytes) -> str:
                   SEMI JOIN other o ON o.source = r.source AND o.source_key = r.source_key
             UNION SELECT pb FROM before WHERE pa IN {_TOUCHED}
             UNION SELECT pa FROM before WHERE pb IN {_TOUCHED}""")
-        con.execute("""CREATE OR REPLACE TEMP TABLE chk_rec_s AS SELECT * FROM chk_rec
-                       WHERE kind = 'household_registry'
-                         AND person_id IN (SELECT part FROM chk_part)""")
+        _rows_where(con, "kind = 'household_registry' AND person_id IN "
+                         "(SELECT part FROM chk_part)")
         con.execute("CREATE OR REPLACE TEMP TABLE chk_pair_s AS "
                     + pair_sql(con, keys="chk_rec_s"))
         con.execute("DROP TABLE chk_keys")
         return ("f.person_id IN (SELECT part FROM chk_part) AND (f.subject NOT LIKE 'pair:%' "
                 "OR substr(f.subject, length('pair:' || f.person_id || '+') + 1) IN "
-                "(SELECT part FROM chk_part))")
+                "(SELECT part FROM chk_part))"), "chk_rec_s"
     if rule_id == "id_conflict":
         ids = [i for (i,) in con.execute("SELECT DISTINCT id18 FROM chk_changed WHERE id_ok "
                                          "AND id18 IS NOT NULL").fetchall()]
         con.execute("CREATE OR REPLACE TEMP TABLE chk_part AS SELECT unnest(?::VARCHAR[]) AS "
                     "id18, unnest(?::VARCHAR[]) AS part", [ids, keyed_subjects(ids, key)])
-        con.execute("CREATE OR REPLACE TEMP TABLE chk_rec_s AS SELECT * FROM chk_rec "
-                    "WHERE id18 IN (SELECT id18 FROM chk_part)")
-        return "f.subject IN (SELECT part FROM chk_part)"
+        _rows_where(con, "id18 IN (SELECT id18 FROM chk_part)")
+        return "f.subject IN (SELECT part FROM chk_part)", "chk_rec_s"
     raise KeyError(rule_id)
 
 
@@ -266,9 +268,9 @@ def execute_rules(con: duckdb.DuckDBPyConnection, business_date: date, key: byte
         con.execute('INSERT INTO found_raw SELECT * FROM "check".found')
     for r in rules:
         if reuse and r.id in SCOPED_RULES:
-            where = _scope(con, r.id, key)
+            where, rec = _scope(con, r.id, key)
             con.execute(f"DELETE FROM found_raw f WHERE f.rule = ? AND {where}", [r.id])
-            _rule_into_found(con, r, bd, key, overrides, rec="chk_rec_s",
+            _rule_into_found(con, r, bd, key, overrides, rec=rec,
                              pair="chk_pair_s" if r.id == "duplicate_registration"
                              else "chk_pair")
             for t in ("chk_rec_s", "chk_pair_s", "chk_part"):
@@ -396,7 +398,7 @@ def run_checks(con: duckdb.DuckDBPyConnection, run_id: str, business_date: date,
         status = dict(con.execute(f"SELECT status, count(*) FROM {CHECK}.finding "
                                   "WHERE last_seen_run = ? GROUP BY status ORDER BY status",
                                   [run_id]).fetchall())
-        for t in ("chk_changed", "chk_touched"):
+        for t in ("chk_changed", "chk_touched", "chk_rec_t"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
         con.execute("COMMIT")
     except BaseException:

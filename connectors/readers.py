@@ -261,6 +261,7 @@ class DecodingStream(io.RawIOBase):
             self._head = chunk[:1 << 16]
             if self._codec == "utf-8" and chunk.startswith(b"\xef\xbb\xbf"):
                 skip = 3
+        end = len(chunk)
         try:
             text = chunk[skip:].decode(self._codec)
         except UnicodeDecodeError as exc:
@@ -273,12 +274,15 @@ class DecodingStream(io.RawIOBase):
             hint = encoding_hint(self.encoding, self._head if self._head is not None else chunk)
             if hint:
                 self.error += f"; {hint}"
-            text = chunk[skip:good_end].decode(self._codec) if good_end > skip else ""
+            end = max(good_end, skip)
+            text = chunk[skip:end].decode(self._codec)
             self._eof = True
         self.consumed += len(chunk)
         self.lines += chunk.count(b"\n")
         self.quotes += chunk.count(b'"')
-        self._out = memoryview(text.encode("utf-8"))
+        # UTF-8 input was only validated by decoding: its own bytes are the output
+        self._out = (memoryview(chunk)[skip:end] if self._codec == "utf-8"
+                     else memoryview(text.encode("utf-8")))
 
 
 def sniff_encoding(head: bytes) -> str | None:

@@ -253,14 +253,15 @@ def build_prior(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
                 full_rebuild: bool) -> str:
     """The state of ``source`` before ``run_id`` (since its last full rebuild; empty for a full
     rebuild) as a temporary table ``(source_key, row_hash, row_hash64, event,
-    last_changed_run)``: each key's latest event."""
+    last_changed_run)``: each key's latest event (``arg_max_null``: a latest event without a
+    64-bit hash gives NULL, never an older event's hash)."""
     base = run_id if full_rebuild else state_base(con, source, run_id)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {q("_prior_" + source)} AS
-        SELECT source_key, e.h AS row_hash, e.h64 AS row_hash64, e.e AS event, last_changed_run
-        FROM (SELECT source_key, arg_max({{'h': row_hash, 'h64': row_hash64, 'e': event}}, run_id) AS e,
-                     max(run_id) AS last_changed_run
-              FROM meta.source_state_log WHERE source = ? AND run_id < ? AND run_id >= ?
-              GROUP BY source_key)""", [source, run_id, base])
+        SELECT source_key, arg_max(row_hash, run_id) AS row_hash,
+               arg_max_null(row_hash64, run_id) AS row_hash64, arg_max(event, run_id) AS event,
+               max(run_id) AS last_changed_run
+        FROM meta.source_state_log WHERE source = ? AND run_id < ? AND run_id >= ?
+        GROUP BY source_key""", [source, run_id, base])
     return scratch("_prior_" + source)
 
 

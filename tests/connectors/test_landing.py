@@ -274,3 +274,22 @@ def test_classifying_in_chunks_lands_what_one_chunk_lands(settings, people, monk
         results.append((counts, _landed(settings)))
     assert results[0] == results[1]
     assert results[0][0][1]["rows_changed"] > 0 and results[0][0][1]["rows_dup_key"] > 0
+
+
+def test_64_bit_hash_shortcut_only_from_the_latest_event(settings, people) -> None:
+    """A row back to an older content is `changed` even when the latest event has no 64-bit
+    hash (written before it existed) and an older event's would match."""
+    c = people()
+    rows = people_rows(3)
+    write_csv(settings.source_root / "people.csv", rows, "utf-8", PEOPLE_HEADER)
+    _land(settings, c, 1)
+    write_csv(settings.source_root / "people.csv", [rows[0], [*rows[1][:1], "改名", *rows[1][2:]],
+                                                    rows[2]], "utf-8", PEOPLE_HEADER)
+    assert _land(settings, c, 2)["rows_changed"] == 1
+    with work_db(settings.work_db) as con:
+        con.execute("UPDATE meta.source_state_log SET row_hash64 = NULL WHERE run_id = '20261102'")
+    write_csv(settings.source_root / "people.csv", rows, "utf-8", PEOPLE_HEADER)
+    third = _land(settings, c, 3)
+    assert (third["rows_changed"], third["rows_unchanged"]) == (1, 2)
+    assert _q(settings, "SELECT _source_key, _change FROM raw.people WHERE _run_id = '20261103'") \
+        == [("P0002", "changed")]

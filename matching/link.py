@@ -86,6 +86,22 @@ FROM {records} l JOIN {records} r ON l.id_key = r.id_key AND l.record_id < r.rec
 """
 
 
+def deterministic_touching_sql(dirty: str = "dirty_ids") -> str:
+    """The rows of :func:`deterministic_sql` whose pair has a record in ``dirty`` (a table of
+    record ids), found from the dirty side (two joins on the ID key) instead of filtering the
+    whole self-join."""
+    sel = f"""SELECT l.record_id AS record_id_l, r.record_id AS record_id_r,
+       CASE WHEN {NAME_OK} AND {DOB_OK} THEN 'deterministic'
+            WHEN NOT {NAME_OK} AND NOT {NAME_CLOSE} THEN 'conflict' END AS verdict"""
+    return f"""
+WITH d AS (SELECT * FROM std.record WHERE id_key IS NOT NULL
+           AND record_id IN (SELECT record_id FROM {dirty}))
+{sel} FROM d l JOIN std.record r ON l.id_key = r.id_key AND l.record_id < r.record_id
+UNION
+{sel} FROM std.record l JOIN d r ON l.id_key = r.id_key AND l.record_id < r.record_id
+"""
+
+
 @dataclass
 class MatchOutcome:
     """Counts of one match run."""
@@ -286,8 +302,8 @@ def _incremental_candidates_sql() -> str:
     for keys in rules:
         on = " AND ".join(f"({_L.sub('c.', k)}) = ({_L.sub('d.', k)})" for k in keys)
         parts.append(f"SELECT c.record_id FROM mi c JOIN mi_dirty d ON {on}")
-    return (f"WITH mi AS ({MODEL_INPUT_SQL.format(table='std.record')}), "
-            "mi_dirty AS (SELECT * FROM mi SEMI JOIN dirty_ids USING (record_id)) "
+    return (f"WITH mi AS MATERIALIZED ({MODEL_INPUT_SQL.format(table='std.record')}), "
+            "mi_dirty AS MATERIALIZED (SELECT * FROM mi SEMI JOIN dirty_ids USING (record_id)) "
             + " UNION ".join(parts))
 
 
@@ -302,7 +318,7 @@ def _score_pairs(con: duckdb.DuckDBPyConnection, model: dict[str, Any], tf: dict
     scope = ("l.record_id IN (SELECT record_id FROM dirty_ids) OR "
              "r.record_id IN (SELECT record_id FROM dirty_ids)") if incremental else ""
     con.execute("CREATE OR REPLACE TEMP TABLE det_pairs AS SELECT * FROM ("
-                + deterministic_sql() + (f" WHERE {scope}" if scope else "")
+                + (deterministic_touching_sql() if incremental else deterministic_sql())
                 + ") WHERE verdict IS NOT NULL")
     dirty = (con.execute("SELECT record_id FROM dirty_ids ORDER BY 1").fetchnumpy()["record_id"]
              if incremental else None)

@@ -103,8 +103,10 @@ def load_report_data(master_db: Path | str, run_id: str,
                           "ORDER BY finished_at DESC NULLS LAST LIMIT 1", [run_id])
         row = cur.fetchone()
         run = dict(zip([d[0] for d in cur.description], row)) if row else {}
-    findings["detail"] = [(json.loads(e) or {}).get("detail") or {} if e else {}
-                          for e in findings["evidence"]]
+    parsed = [(json.loads(e) or {}) if e else {} for e in findings["evidence"]]  # once
+    findings["detail"] = [p.get("detail") or {} for p in parsed]
+    findings["evidence_records"] = ["; ".join(f"{r['source']}:{r['source_key']}"
+                                              for r in (p.get("records") or [])) for p in parsed]
     findings["district"] = findings["district"].fillna("未知")
     order = {r.id: i for i, r in enumerate(rules_for(findings, rules))}
     findings = findings.assign(_o=findings["rule"].map(order)).sort_values(

@@ -47,7 +47,8 @@ def display_frame(data: ReportData, unmask: bool = False) -> pd.DataFrame:
         "amount_monthly": f["amount_monthly"].round(2),
         "amount_total": f["amount_total"].round(2),
         "first_seen_run": f["first_seen_run"], "last_seen_run": f["last_seen_run"],
-        "evidence_records": _records_text(f["evidence"]),
+        "evidence_records": (f["evidence_records"] if "evidence_records" in f.columns
+                             else _records_text(f["evidence"])),
         "detail": f["detail"],
     })
     return out.reset_index(drop=True)

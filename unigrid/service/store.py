@@ -10,7 +10,7 @@
   another process (the nightly run, another worker) holds the file.
 - Access log: :class:`AccessLogWriter` journals entries to a local file (fsynced, one fsync
   per batch of concurrent requests) before the request returns, and moves them into the
-  decisions database every second with a short connection.
+  decisions database every 5 seconds with a short connection.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class AccessLogWriter:
     are not inserted twice.
     """
 
-    def __init__(self, db: Path | str, interval: float = 1.0, rotate_bytes: int = 4_000_000):
+    def __init__(self, db: Path | str, interval: float = 5.0, rotate_bytes: int = 4_000_000):
         self.db = Path(db)
         self.db.parent.mkdir(parents=True, exist_ok=True)
         self.interval = interval

@@ -317,3 +317,25 @@ def test_day2_row_shows_churn():
     assert "1 of 101 records changed (1.0%)" in console.export_text()
     assert "Day 2 (2026-11-21): 1 of 101 records changed (1.0%), 2.0 s against 10.0 s" in \
         bench.to_markdown(r)
+
+
+@pytest.mark.parametrize("client,wrk_installed,kinds", [
+    ("auto", True, ["wrk"]), ("auto", False, ["python"]), ("both", True, ["python", "wrk"]),
+    ("python", True, ["python"]), ("wrk", False, ["wrk"]),
+])
+def test_api_client_choice(monkeypatch, client, wrk_installed, kinds):
+    """The API step's load client: wrk when installed (auto), else the Python one."""
+    import shutil
+
+    from benchmarks import bench_api
+
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/wrk" if wrk_installed else None)
+    assert bench_api.client_kinds(client) == kinds
+
+
+def test_api_step_without_a_master(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("UNIGRID_HOME", str(tmp_path))
+    monkeypatch.setenv("UNIGRID_MASTER_DB", str(tmp_path / "none.duckdb"))
+    monkeypatch.setenv("UNIGRID_DECISIONS_DB", str(tmp_path / "decisions.duckdb"))
+    got = bench._child_api({"clients": 2, "seconds": 1})
+    assert got["status"] == "not_available" and "master" in got["reason"]

@@ -191,8 +191,11 @@ def stage_inputs(con: duckdb.DuckDBPyConnection, run_id: str, keys: str | None =
 
 def district_names_sql(records: str) -> str:
     """SELECT (district_code, district): each district code's name, the majority of its
-    records' ``district_raw``."""
-    return (f"SELECT district_code, mode(district_raw) AS district FROM {records} "
+    records' ``district_raw``. Every majority here (``mode(x ORDER BY x)``) breaks ties by the
+    smallest value, whatever order the rows come in: a build from other inputs (an incremental
+    publish's) picks the same."""
+    return (f"SELECT district_code, mode(district_raw ORDER BY district_raw) AS district "
+            f"FROM {records} "
             "WHERE district_code IS NOT NULL AND district_raw IS NOT NULL GROUP BY district_code")
 
 
@@ -299,11 +302,13 @@ def build_house(con: duckdb.DuckDBPyConnection, run_id: str, rec: str = "rec",
     (``rec``: every record of the houses built; ``person_house``: their occupants)."""
     parts = ("district", "district_code", "street", "community", "compound", "building",
              "unit", "room")
-    modes = ",\n".join(f"mode({p}) FILTER (WHERE {p} IS NOT NULL) AS {p}" for p in parts)
+    modes = ",\n".join(f"mode({p} ORDER BY {p}) FILTER (WHERE {p} IS NOT NULL) AS {p}"
+                       for p in parts)
     _insert(con, "master.house", f"""
         WITH h AS (
             SELECT house_key, {modes},
-                   mode(grid_code) FILTER (WHERE kind = '{GRID_KIND}' AND grid_code IS NOT NULL)
+                   mode(grid_code ORDER BY grid_code)
+                     FILTER (WHERE kind = '{GRID_KIND}' AND grid_code IS NOT NULL)
                      AS grid_code,
                    count(*) AS n_records
             FROM {rec} WHERE house_key IS NOT NULL GROUP BY house_key),
@@ -351,7 +356,8 @@ def build_grid(con: duckdb.DuckDBPyConnection, run_id: str, rec: str = "rec",
     collection records and the houses in it (``rec`` / ``house``: every record / house (before
     :func:`fill_house_from_grid`) of the grids built)."""
     parts = ("community", "street", "district", "district_code")
-    modes = ", ".join(f"mode({p}) FILTER (WHERE {p} IS NOT NULL) AS {p}" for p in parts)
+    modes = ", ".join(f"mode({p} ORDER BY {p}) FILTER (WHERE {p} IS NOT NULL) AS {p}"
+                      for p in parts)
     _insert(con, "master.grid", f"""
         WITH g AS (
             SELECT grid_code, count(*) AS n_records,

@@ -39,14 +39,14 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from warehouse.master_build import (GRID_KIND, HOUSE_BASE_COLUMNS, PREV, STATE, WORK, _lit,
+from warehouse.master_build import (HOUSE_BASE_COLUMNS, PREV, STATE, WORK, _lit,
                                     build_grid, build_household, build_house,
                                     build_person, build_person_house, build_person_link,
                                     build_source_status, carry_audit, columns_of, create_tables,
                                     district_names_sql, fill_house_from_grid, house_id_sql,
                                     select_or_null, stage_inputs, staged_sql, tables_in)
 from warehouse.master_diff import apply_diff
-from warehouse.schema import DUCKDB_TYPES, GOLDEN_FIELDS, quote, table
+from warehouse.schema import DUCKDB_TYPES, quote, table
 
 FRESH = "fresh"
 BUILD = "build"
@@ -54,7 +54,6 @@ BUILD = "build"
 MAX_TOUCHED_SHARE = 0.25
 """Above this share of records touched, building in full and diffing is as cheap: refuse."""
 
-STATE_REC_EXTRA = ("district_raw",)
 
 
 @dataclass
@@ -207,8 +206,16 @@ def build_and_apply(con: duckdb.DuckDBPyConnection, run_id: str, has_dec: bool,
     """Build the touched rows into ``fresh`` and apply them to ``build`` (after :func:`plan`
     said yes). Returns inserted / deleted per table, or None when a district name changes (the
     caller then falls back to the full build; nothing has been written to ``build`` yet)."""
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        seconds[name] = round(now - clock[0], 3)
+        clock[0] = now
+
     if _scoped_rec(con, run_id) is None:
         return None
+    lap("(touched records' inputs)")
     con.execute(f"USE {FRESH}")
     create_tables(con)
     changes: dict[str, dict[str, int]] = {}
@@ -233,6 +240,7 @@ def build_and_apply(con: duckdb.DuckDBPyConnection, run_id: str, has_dec: bool,
     con.execute(f"DELETE FROM {S}.rec r USING t_rec k WHERE k.source = r.source "
                 "AND k.source_key = r.source_key")
     con.execute(f"INSERT INTO {S}.rec SELECT * FROM rec_s")
+    clock[0] = time.perf_counter()
     con.execute("""CREATE OR REPLACE TEMP TABLE t_house AS
                    SELECT DISTINCT house_key FROM (SELECT house_key FROM old_rec
                                                    UNION ALL SELECT house_key FROM rec_s)
@@ -245,6 +253,7 @@ def build_and_apply(con: duckdb.DuckDBPyConnection, run_id: str, has_dec: bool,
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE rec_h AS
         SELECT * FROM {S}.rec WHERE house_key IN (SELECT house_key FROM t_house)""")
+    lap("(state rec, touched houses)")
     build_house(con, run_id, rec="rec_h", person_house=f"""(
         SELECT * FROM {B}.master.person_house
         WHERE house_id IN (SELECT {hid} FROM t_house))""")
@@ -259,6 +268,7 @@ def build_and_apply(con: duckdb.DuckDBPyConnection, run_id: str, has_dec: bool,
                       WHERE house_key IN (SELECT house_key FROM t_house)
             UNION ALL SELECT grid_code FROM fresh.master.house)
         WHERE grid_code IS NOT NULL""")
+    lap("(build houses)")
     in_grid = "grid_code IN (SELECT grid_code FROM t_grid)"
     build_grid(con, run_id, rec=f"(SELECT * FROM {S}.rec WHERE {in_grid})",
                house=f"(SELECT * FROM {S}.house_base WHERE {in_grid})",
@@ -272,7 +282,9 @@ def build_and_apply(con: duckdb.DuckDBPyConnection, run_id: str, has_dec: bool,
         WHERE a.grid_code IS NULL OR b.grid_code IS NULL
            OR a.community IS DISTINCT FROM b.community OR a.street IS DISTINCT FROM b.street
            OR a.district IS DISTINCT FROM b.district""")
+    lap("(build grids)")
     _apply(con, "master.grid", run_id, "t_grid", changes, seconds)
+    clock[0] = time.perf_counter()
     names = table("master.house").column_names()
     own = {"district": "b.district", "street": "b.street", "community": "b.community",
            "standard_address": "nullif(concat_ws('', b.district, b.street, b.community, "
@@ -287,6 +299,7 @@ def build_and_apply(con: duckdb.DuckDBPyConnection, run_id: str, has_dec: bool,
           AND h.house_id NOT IN (SELECT house_id FROM fresh.master.house)
           AND b.house_key NOT IN (SELECT house_key FROM t_house)""")
     fill_house_from_grid(con, house="fresh.master.house", grid=f"{B}.master.grid")
+    lap("(fill houses)")
     _apply(con, "master.house", run_id, f"(SELECT {hid} AS house_id FROM t_house)", changes,
            seconds)
     con.execute(f"""
@@ -355,7 +368,8 @@ class DeltaCheckFailed(RuntimeError):
         super().__init__(f"{check}: {detail}")
 
 
-_TOUCHED_NOW = "(SELECT source, source_key FROM staged_now UNION SELECT source, source_key FROM rec_s)"
+_TOUCHED_NOW = ("(SELECT source, source_key FROM staged_now "
+                "UNION SELECT source, source_key FROM rec_s)")
 
 SCOPED_CHECKS: tuple[tuple[str, str, str], ...] = (
     ("staged_records_linked", "touched or newly staged records without a person_link",

@@ -120,7 +120,10 @@ def apply_diff(con: duckdb.DuckDBPyConnection, target: str, source: str, t: Tabl
     if scope is not None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE diff_scope AS SELECT DISTINCT {key} FROM "
                     f"(SELECT {key} FROM {scope} UNION ALL SELECT {key} FROM {new})")
-        old_rows = f"(SELECT x.* FROM {old} x SEMI JOIN diff_scope USING ({key}))"
+        # rows found by key first, then read whole by row id (DuckDB then reads the wide
+        # columns of those rows only, not of the whole table)
+        old_rows = (f"(SELECT * FROM {old} WHERE rowid IN (SELECT x.rowid FROM {old} x "
+                    f"SEMI JOIN diff_scope USING ({key})))")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE diff_keys AS
         SELECT a._here AS in_old, b._here AS in_new,
                {', '.join(f'coalesce(a.{k}, b.{k}) AS {k}' for k in keys)}

@@ -403,9 +403,9 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
     Incremental when :func:`choose_mode` allows (``full_rebuild`` forces a build from scratch);
     both modes publish the same content. An incremental publish is driven by the night's deltas
     when :func:`warehouse.master_delta.plan` allows (``UNIGRID_PUBLISH_DELTA=0`` turns that off;
-    ``UNIGRID_PUBLISH_FULL_CHECKS=1`` runs the full audit instead of the scoped one). Raises :class:`PublishCheckFailed` (every failed check
-    listed) and keeps the previous master when the audit fails; any other error also keeps it
-    and propagates.
+    ``UNIGRID_PUBLISH_FULL_CHECKS=1`` runs the full audit instead of the scoped one). Raises
+    :class:`PublishCheckFailed` (every failed check listed) and keeps the previous master when
+    the audit fails; any other error also keeps it and propagates.
     """
     import shutil
 
@@ -526,8 +526,10 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
                     con.execute(f"DETACH {FRESH}")
                     fresh.unlink(missing_ok=True)
                     lap("apply")
-                    slow = sorted(per_table.items(), key=lambda kv: -kv[1])[:3]
+                    slow = sorted(per_table.items(), key=lambda kv: -kv[1])[:5]
                     steps.update({f"apply {t}": s for t, s in slow})
+                    log.info("publish of run %s: seconds per table / step %s", run_id,
+                             per_table)
                 else:
                     add_primary_keys(con)
                     changes = {t: {"inserted": n, "deleted": prev_counts.get(t, 0)}

@@ -175,6 +175,12 @@ def staged_only(i: int) -> list[str]:
             f"WHERE _source_key = '{reg_key(i)}'"]
 
 
+def id_moved(i: int, j: int) -> list[str]:
+    """Person i's ID number is corrected to person j's (now shared with j and j's sharers)."""
+    return [f"UPDATE link.person SET id_number = (SELECT id_number FROM link.person "
+            f"WHERE person_id = '{pid(j)}') WHERE person_id = '{pid(i)}'"]
+
+
 def decided(s: Settings, i: int) -> list[str]:
     """A steward decides person i's pension record is someone else: it becomes a new person
     (decision recorded in the decisions database, link method ``human`` on the other side)."""
@@ -207,6 +213,7 @@ CASES: dict[str, Callable[[Settings], list[str]]] = {
     "a removed record": lambda s: removed_record(21),
     "a newer staged row only": lambda s: staged_only(22),
     "a human decision": lambda s: decided(s, 25),
+    "an ID number moved": lambda s: id_moved(20, 7),
 }
 
 
@@ -234,6 +241,11 @@ def two_homes(tmp_path: Path) -> tuple[Settings, Settings]:
     inc = settings_at(tmp_path / "inc")
     (tmp_path / "inc").mkdir()
     make_work_db(inc.work_db, persons=PERSONS, run_id=RUN1)
+    con = duckdb.connect(str(inc.work_db))  # persons i and i + 50 share an ID number
+    con.execute("ALTER TABLE link.person ADD COLUMN id_number VARCHAR")
+    con.execute("UPDATE link.person SET id_number = 'ID' || (CAST('0x' || substr(person_id, 2) "
+                "AS BIGINT) - 1) % 50")
+    con.close()
     assert publish(inc, RUN1).mode == "full"
     shutil.copytree(tmp_path / "inc", tmp_path / "full")
     return inc, settings_at(tmp_path / "full")
@@ -264,7 +276,8 @@ def test_delta_publish_equals_full_rebuild(tmp_path: Path, case: str) -> None:
 def test_several_nights_of_random_changes(tmp_path: Path) -> None:
     inc, full = two_homes(tmp_path)
     rng = random.Random(8)
-    kinds = [changed_person, split, moved_house, removed_record, staged_only]
+    kinds = [changed_person, split, moved_house, removed_record, staged_only,
+             lambda i: id_moved(i, (i * 7) % PERSONS)]
     free = list(range(1, PERSONS))
     rng.shuffle(free)
     for n, run in enumerate(("20261121", "20261122", "20261123", "20261124")):

@@ -22,7 +22,8 @@ from typing import Any, Iterator
 BLOCK_BYTES = 8 << 20
 """Bytes of worksheet XML scanned at a time (cut after a ``</row>``)."""
 
-_ROW = re.compile(r'<row((?:\s+[\w:]+="[^"&]*")*)\s*(?:/>|>(.*?)</row>)', re.S)
+_ROW_ATTRS = re.compile(r'(?:\s+[\w:]+="[^"&<]*")*\s*')
+"""What may stand between ``<row`` and ``>`` (anything else: openpyxl reads the sheet)."""
 _CELL_TEXT = (r'(?:/>|>(?:<v>([^<]*)</v>|<v\s*/>|'
               r'<is><t(?:\s+xml:space="preserve")?(>[^<]*)</t></is>|(<is><t\s*/></is>))?</c>)')
 _CELL = re.compile(r'<c((?:\s+[\w:]+="[^"&]*")*)\s*' + _CELL_TEXT)
@@ -34,6 +35,7 @@ _CELLS_RST = re.compile(r'(?:<c(?: r="[A-Z]{1,3}[0-9]+")?(?: s="[0-9]+")?(?: t="
                         + _CELL_TEXT.replace("(", "(?:").replace("(?:?:", "(?:") + ")*")
 """A row body made only of such cells."""
 _ATTR = re.compile(r'([\w:]+)="([^"]*)"')
+_ROW_NUMBER = re.compile(r' r="([0-9]+)"')
 _COORD = re.compile(r"([A-Z]{1,3})([0-9]+)")
 _DIMENSION = re.compile(rb'<dimension\s+ref="([^"]*)"\s*/>')
 
@@ -150,8 +152,9 @@ def _row_cells(body: str, cells: _Cells) -> list[tuple[int, Any]]:
     value = cells.value
     if _CELLS_RST.fullmatch(body):
         inline_ok = "&" not in body and "\r" not in body
+        columns = cells.columns
         for letters, s, t, v, inline, empty in _CELL_RST.findall(body):
-            col = cells.column(letters) if letters else col + 1
+            col = (columns.get(letters) or cells.column(letters)) if letters else col + 1
             if t == "inlineStr" and inline_ok:  # inline: '' absent, '>' + text when present
                 out.append((col, inline[1:] if inline else ("" if empty else None)))
             else:
@@ -184,21 +187,40 @@ def _parsed_rows(xml: str, cells: _Cells,
                  counter: list[int]) -> Iterator[tuple[int, list[tuple[int, Any]]]]:
     """``(row number, [(column, value)])`` for every ``<row>`` of a block of sheet data; raises
     :class:`_Unsupported` when the block holds anything else."""
-    pos = 0
-    for m in _ROW.finditer(xml):
-        if xml[pos:m.start()].strip():
+    pos, n = 0, len(xml)
+    find = xml.find
+    while True:
+        start = find("<row", pos)
+        if start < 0:
+            break
+        if start != pos and xml[pos:start].strip():
             raise _Unsupported("content between rows")
-        pos = m.end()
-        r = dict(_ATTR.findall(m.group(1))).get("r") if m.group(1) else None
-        if r is not None:
-            num = float(r)
-            if not num.is_integer():
-                raise _Unsupported(f"row number {r!r}")
-            counter[0] = int(num)
+        head_end = find(">", start)
+        if head_end < 0:
+            raise _Unsupported("unterminated row")
+        if xml[head_end - 1] == "/":  # <row .../>
+            attrs, body, pos = xml[start + 4:head_end - 1], "", head_end + 1
         else:
-            counter[0] += 1
-        yield counter[0], _row_cells(m.group(2) or "", cells)
-    if xml[pos:].strip():
+            end = find("</row>", head_end)
+            if end < 0:
+                raise _Unsupported("unterminated row")
+            attrs, body, pos = xml[start + 4:head_end], xml[head_end + 1:end], end + 6
+        if attrs and not _ROW_ATTRS.fullmatch(attrs):
+            raise _Unsupported("row attributes")
+        r = _ROW_NUMBER.match(attrs) if attrs else None  # r="12" first, as writers put it
+        if r is not None:
+            counter[0] = int(r.group(1))
+        else:
+            r_text = dict(_ATTR.findall(attrs)).get("r") if attrs else None
+            if r_text is not None:
+                num = float(r_text)
+                if not num.is_integer():
+                    raise _Unsupported(f"row number {r_text!r}")
+                counter[0] = int(num)
+            else:
+                counter[0] += 1
+        yield counter[0], _row_cells(body, cells)
+    if pos < n and xml[pos:].strip():
         raise _Unsupported("content between rows")
 
 

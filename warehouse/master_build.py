@@ -485,13 +485,24 @@ HOUSE_BASE_COLUMNS = ("house_id", "house_key", "grid_code", "district", "distric
 
 
 def save_state(con: duckdb.DuckDBPyConnection) -> None:
-    """``publish_state.rec`` (every record's ``rec`` row) and ``publish_state.house_base`` (the
-    houses' own parts, before they take their grid's) in the current catalog, for the next
-    incremental publish (:mod:`warehouse.master_delta`)."""
+    """``publish_state.rec`` (every record's ``rec`` row), ``publish_state.house_base`` (the
+    houses' own parts, before they take their grid's) and ``publish_state.meta`` (the link
+    fingerprint the master was built from) in the current catalog, for the next incremental
+    publish (:mod:`warehouse.master_delta`)."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE}")
     con.execute(f"CREATE OR REPLACE TABLE {STATE}.rec AS SELECT * FROM rec")
     con.execute(f"CREATE OR REPLACE TABLE {STATE}.house_base AS SELECT "
                 f"{', '.join(HOUSE_BASE_COLUMNS)} FROM master.house")
+    con.execute(f"CREATE OR REPLACE TABLE {STATE}.meta AS SELECT {link_fingerprint_sql(con)} "
+                "AS link_fingerprint")
+
+
+def link_fingerprint_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL of the fingerprint (model, term frequencies, rules) the work database's link tables
+    were built with (``link.link_state``), NULL when unknown."""
+    if "fingerprint" not in columns_of(con, WORK, "link", "link_state"):
+        return "NULL::VARCHAR"
+    return f"(SELECT max(fingerprint) FROM {WORK}.link.link_state)"
 
 
 def table_counts(con: duckdb.DuckDBPyConnection, database: str | None = None) -> dict[str, int]:

@@ -380,7 +380,7 @@ def _flag(settings: "Settings", name: str, default: bool) -> bool:
 def _copy_state(con: duckdb.DuckDBPyConnection) -> None:
     """The full build's ``publish_state`` (in ``fresh``) replaces the building copy's."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD}.{STATE}")
-    for name in ("rec", "house_base"):
+    for name in ("rec", "house_base", "meta"):
         con.execute(f"CREATE OR REPLACE TABLE {BUILD}.{STATE}.{name} AS "
                     f"SELECT * FROM {FRESH}.{STATE}.{name}")
 
@@ -465,7 +465,9 @@ def publish(settings: "Settings", run_id: str, bounds: PublishBounds = DEFAULT_B
                     con.execute(f"ATTACH '{_sql_path(fresh)}' AS {FRESH}")
                     from warehouse import master_delta
                     if _flag(settings, "UNIGRID_PUBLISH_DELTA", True):
-                        dp = master_delta.plan(con, run_id, previous)
+                        dp = master_delta.plan(
+                            con, run_id, previous, golden_premise=_flag(
+                                settings, "UNIGRID_PUBLISH_GOLDEN_CHECK", False))
                     else:
                         dp = master_delta.DeltaPlan(False, "turned off (UNIGRID_PUBLISH_DELTA)")
                     touched = dp.counts

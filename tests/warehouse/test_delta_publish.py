@@ -306,10 +306,14 @@ def test_several_nights_of_random_changes(tmp_path: Path) -> None:
      lambda s: night(s, "20261121", *merged(2, 9), deltas=True) or _execute(
          s, f"UPDATE link.person_link SET score = 0.5 WHERE source_key = '{reg_key(30)}'"),
      "links outside the delta"),
-    ("golden record changed outside the delta",
+    ("golden record changed outside the delta (checked when asked)",
      lambda s: night(s, "20261121") or _execute(
          s, f"UPDATE link.person SET name = '别名' WHERE person_id = '{pid(31)}'"),
      "golden records outside the delta"),
+    ("link model or rules changed",
+     lambda s: night(s, "20261121") or _execute(
+         s, "CREATE TABLE link.link_state AS SELECT 'other' AS fingerprint"),
+     "link model or rules changed"),
     ("no deltas written", lambda s: night(s, "20261121", *split(7), deltas=False),
      "no std.delta_meta"),
     ("delta of another run",
@@ -323,7 +327,7 @@ def test_untrusted_deltas_fall_back_to_the_full_build(tmp_path: Path, why: str, 
     inc, full = two_homes(tmp_path)
     prepare(inc)
     copy_work(inc, full)
-    a = publish(inc, "20261121")
+    a = publish(replace(inc, extra={"UNIGRID_PUBLISH_GOLDEN_CHECK": "1"}), "20261121")
     b = publish(full, "20261121", full_rebuild=True)
     assert a.mode == "incremental" and a.delta.startswith("full build and diff: " + reason), \
         (why, a.delta)

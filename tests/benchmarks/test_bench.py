@@ -191,6 +191,26 @@ def test_check_targets(persons, day1, day2, u_f1, splink_s, met):
     assert t[-1]["note"] == "later issue"
 
 
+@pytest.mark.parametrize("day2,linking,note", [
+    ({"seconds": 24.0, "complete": True}, 30.0, "day-2 night 24.0 s = 0.80x"),
+    ({"seconds": 45.0, "complete": True}, 30.0, "day-2 night 45.0 s = 1.50x"),
+    ({"seconds": 24.0, "complete": False}, 30.0, ""),
+    ({"status": "skipped"}, 30.0, ""),
+    ({"seconds": 24.0, "complete": True}, None, ""),
+])
+def test_nightly_note(day2, linking, note):
+    assert bench.nightly_note(day2, linking) == note
+
+
+def test_splink_target_row_carries_the_nightly_note_but_judges_the_full_run():
+    day1 = {"seconds": 500.0, "peak_rss_mb": 5000.0, "complete": True}
+    bases = {**BASES, "splink": {"seconds": {"linking": 50.0}, "counts": {"records": 100}}}
+    cmp = bench.comparisons(_acc(), day1, bases, 100)
+    row = bench.check_targets(1_000_000, day1, {"seconds": 25.0, "complete": True,
+                                                "ratio_to_day1": 0.05}, cmp, {})[3]
+    assert row["met"] is False and row["note"] == "day-2 night 25.0 s = 0.50x"
+
+
 @pytest.mark.parametrize("api,met,note", [
     ({"status": "ok", "p99_ms": 12.5}, True, ""),
     ({"status": "ok", "p99_ms": 25.0}, False, ""),

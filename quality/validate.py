@@ -244,25 +244,25 @@ def read_raw(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str,
 class GxRunner:
     """One ephemeral Great Expectations context for a whole stage run, built on first use.
 
-    Importing GX and building a context, a pandas data source, an asset and a suite cost
-    seconds and tenths of seconds: a stage run pays each once (one asset and suite per source,
-    reused by every chunk) instead of once per source and chunk. Sources with no rows to
-    validate never reach it, so a night in which nothing changed does not import GX at all.
+    Importing GX and building a context and a suite cost seconds and tenths of seconds: a stage
+    run pays the import and the context once and each source's suite once (reused by every
+    chunk), instead of once per source and chunk. Each batch gets its own short-lived pandas
+    data source, deleted after validation: a data source's execution engine keeps every batch
+    it loaded, which would hold all chunks of all sources in memory. Sources with no rows to
+    validate never reach the runner, so a night in which nothing changed does not import GX.
     """
 
     def __init__(self) -> None:
         self._ctx: Any = None
-        self._source: Any = None
-        self._batches: dict[str, Any] = {}
         self._suites: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._batches = 0
 
     def _context(self) -> Any:
-        """The context and its pandas data source (GX imported here, once)."""
+        """The context (GX imported here, once)."""
         if self._ctx is None:
             os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
-
             from great_expectations.execution_engine import pandas_execution_engine
 
             # GX fingerprints every pandas batch (pandas_data_fingerprint: an md5 over a hash of
@@ -273,16 +273,7 @@ class GxRunner:
                 pandas_execution_engine.HASH_THRESHOLD = 0
             self._ctx = gx.get_context(mode="ephemeral")
             self._ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-            self._source = self._ctx.data_sources.add_pandas(name="unigrid")
         return self._ctx
-
-    def batch_definition(self, source: str) -> Any:
-        """The whole-dataframe batch definition of a source's asset (created once)."""
-        self._context()
-        if source not in self._batches:
-            asset = self._source.add_dataframe_asset(name=source)
-            self._batches[source] = asset.add_batch_definition_whole_dataframe("whole")
-        return self._batches[source]
 
     def suite(self, spec: SuiteSpec) -> Any:
         """The GX suite of the specs (built and added to the context once per suite spec)."""
@@ -294,6 +285,21 @@ class GxRunner:
             name = f"unigrid.{spec.source}.{len(self._suites)}"
             self._suites[key] = ctx.suites.add(build_suite(spec, name=name, context=ctx))
         return self._suites[key]
+
+    def validate(self, source: str, frame: pd.DataFrame, suite: Any,
+                 result_format: dict[str, Any]) -> Any:
+        """Validate one whole-dataframe batch of ``frame`` against ``suite``; the batch's data
+        source is deleted afterwards (so GX keeps no reference to the frame)."""
+        ctx = self._context()
+        self._batches += 1
+        name = f"unigrid_{self._batches}"
+        ds = ctx.data_sources.add_pandas(name=name)
+        try:
+            batch = ds.add_dataframe_asset(name=source).add_batch_definition_whole_dataframe(
+                "whole").get_batch(batch_parameters={"dataframe": frame})
+            return batch.validate(suite, result_format=result_format)
+        finally:
+            ctx.data_sources.delete(name)
 
 
 def run_expectations(frame: pd.DataFrame, spec: SuiteSpec, runner: GxRunner | None = None,
@@ -311,7 +317,6 @@ def run_expectations(frame: pd.DataFrame, spec: SuiteSpec, runner: GxRunner | No
     if frame.empty:
         return outcomes, failing
     runner = runner or GxRunner()
-    batch = runner.batch_definition(spec.source)
     suite = runner.suite(spec)
     # Batch.validate, not ValidationDefinition.run: the latter stores the results, serialising
     # every failing row's index (minutes on a million rows) for a store we never read.
@@ -321,11 +326,11 @@ def run_expectations(frame: pd.DataFrame, spec: SuiteSpec, runner: GxRunner | No
     used = spec.columns()
     indexed = frame[[c for c in frame.columns if c in used]]
     indexed = indexed.set_axis(pd.Index(frame[INDEX_COLUMN].to_numpy(), name=INDEX_COLUMN))
-    res = batch.get_batch(batch_parameters={"dataframe": indexed}).validate(
-        suite, result_format={"result_format": "COMPLETE",
-                              "unexpected_index_column_names": [INDEX_COLUMN],
-                              "exclude_unexpected_values": True,
-                              "return_unexpected_index_query": False})
+    res = runner.validate(spec.source, indexed, suite,
+                          {"result_format": "COMPLETE",
+                           "unexpected_index_column_names": [INDEX_COLUMN],
+                           "exclude_unexpected_values": True,
+                           "return_unexpected_index_query": False})
     seen: set[int] = set()
     for r in res.results:
         i = int(r.expectation_config.meta["spec"])

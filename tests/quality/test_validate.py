@@ -354,3 +354,19 @@ def test_declared_expectations_quarantine_or_flag(con: duckdb.DuckDBPyConnection
         assert res.rows_staged == 1
         flags = _staged(con)[row["编号"]]["flags"]
         assert (flag in flags) if flag else flags == []
+
+
+@pytest.mark.parametrize("chunk, batches", [(1000, 1), (2, 4), (1, 7)])
+def test_gx_runner_shares_context_and_suite_and_keeps_no_batch(
+        con: duckdb.DuckDBPyConnection, chunk: int, batches: int) -> None:
+    """Every chunk runs in the runner's one context against one suite; no data source (which
+    would hold the chunk's frame) outlives its batch."""
+    from quality.validate import GxRunner
+    c = make_contract()
+    land_raw(con, c.name, [person_row(f"K{i}") for i in range(7)])
+    runner = GxRunner()
+    validate_source(con, c, RUN, chunk_rows=chunk, runner=runner)
+    ctx = runner._context()
+    assert runner._batches == batches
+    assert len(runner._suites) == 1
+    assert list(ctx.data_sources.all()) == []

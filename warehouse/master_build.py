@@ -244,17 +244,23 @@ def build_person_link(con: duckdb.DuckDBPyConnection, run_id: str, where: str = 
         LEFT JOIN {rec} r USING (source, source_key)""")
 
 
+def event_source(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, str]]:
+    """The work DB's event table and its columns: ``link.person_event_history`` (every run)
+    when it exists, else ``link.person_event`` (this run); no columns when neither does."""
+    for src in ("person_event_history", "person_event"):
+        cols = columns_of(con, WORK, "link", src)
+        if cols:
+            return src, cols
+    return "person_event", {}
+
+
 def build_person_event(con: duckdb.DuckDBPyConnection, has_prev: bool) -> None:
     """master.person_event: the work DB's events plus other runs' events of the previous master.
 
     Reads ``link.person_event_history`` (every run) when the work DB has it, else
     ``link.person_event`` (this run).
     """
-    src = "person_event_history"
-    cols = columns_of(con, WORK, "link", src)
-    if not cols:
-        src = "person_event"
-        cols = columns_of(con, WORK, "link", src)
+    src, cols = event_source(con)
     spec = table("master.person_event")
     wanted = {c.name: DUCKDB_TYPES[c.type] for c in spec.columns}
     if cols:

@@ -44,8 +44,8 @@ from warehouse.master_build import (HOUSE_BASE_COLUMNS, PREV, STATE, WORK, _lit,
                                     build_grid, build_household, build_house,
                                     build_person, build_person_house, build_person_link,
                                     build_source_status, carry_audit, columns_of, create_tables,
-                                    district_names_sql, fill_house_from_grid, house_id_sql,
-                                    select_or_null, stage_inputs, staged_sql, tables_in)
+                                    district_names_sql, event_source, fill_house_from_grid,
+                                    house_id_sql, select_or_null, stage_inputs, staged_sql, tables_in)
 from warehouse.master_diff import apply_diff
 from warehouse.schema import DUCKDB_TYPES, quote, table
 
@@ -346,11 +346,7 @@ def _events(con: duckdb.DuckDBPyConnection, run_id: str, changes: dict,
     """master.person_event: this run's events replace the live master's of this run (older
     runs' events do not change: the work database's history of them is append-only). Checked
     against the full build's count: the work history plus the live master's other runs."""
-    src = "person_event_history"
-    cols = columns_of(con, WORK, "link", src)
-    if not cols:
-        src = "person_event"
-        cols = columns_of(con, WORK, "link", src)
+    src, cols = event_source(con)
     spec = table("master.person_event")
     wanted = {c.name: DUCKDB_TYPES[c.type] for c in spec.columns}
     rid = _lit(run_id)

@@ -89,15 +89,18 @@ def _cells(col: pd.Series, letter: str, rows: pa.Array) -> pa.Array:
     return pc.fill_null(cell, "")
 
 
-def sheet_xml(df: pd.DataFrame) -> bytes:
-    """The worksheet XML of ``df`` (header row bold and frozen, then one row per record)."""
-    letters = column_letters(len(df.columns))
+def _row_numbers(n: int) -> pa.Array:
+    """Worksheet row numbers of ``n`` records as text (row 1 is the header)."""
+    return pc.cast(pa.array(np.arange(2, n + 2)), pa.string())
+
+
+def _worksheet(df: pd.DataFrame, letters: Sequence[str], rows: pa.Array,
+               parts: Sequence[pa.Array]) -> bytes:
+    """The worksheet XML: ``df``'s header row (bold, frozen), then the rows of ``parts``
+    (one array of ``<c>`` elements per column)."""
     head = "".join(f'<c r="{lt}1" s="1" t="inlineStr"><is><t>{_esc1(str(c))}</t></is></c>'
                    for lt, c in zip(letters, df.columns))
     n = len(df)
-    rows = pc.cast(pa.array(np.arange(2, n + 2)), pa.string())
-    parts = [_cells(df[c], lt, rows) for lt, c in zip(letters, df.columns)]
-    xml_rows = pc.binary_join_element_wise('<row r="', rows, '">', *parts, "</row>", "")
     dim = f"A1:{letters[-1]}{n + 1}" if letters else "A1"
     head_xml = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                 '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
@@ -105,7 +108,18 @@ def sheet_xml(df: pd.DataFrame) -> bytes:
                 '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
                 'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
                 f'<sheetData><row r="1">{head}</row>')
+    if not n or not parts:
+        return head_xml.encode("utf-8") + b"</sheetData></worksheet>"
+    xml_rows = pc.binary_join_element_wise('<row r="', rows, '">', *parts, "</row>", "")
     return head_xml.encode("utf-8") + _concat(xml_rows) + b"</sheetData></worksheet>"
+
+
+def sheet_xml(df: pd.DataFrame) -> bytes:
+    """The worksheet XML of ``df`` (header row bold and frozen, then one row per record)."""
+    letters = column_letters(len(df.columns))
+    rows = _row_numbers(len(df))
+    return _worksheet(df, letters, rows,
+                      [_cells(df[c], lt, rows) for lt, c in zip(letters, df.columns)])
 
 
 def _concat(a: pa.Array) -> bytes:
@@ -172,23 +186,11 @@ def _typed_cells(col: pd.Series, kind: str, letter: str, rows: pa.Array) -> pa.A
 
 
 def _sheet_xml_typed(df: pd.DataFrame, kinds: Sequence[str]) -> bytes:
+    """The worksheet XML of ``df``, each column written as its :func:`column_kind`."""
     letters = column_letters(len(df.columns))
-    n = len(df)
-    rows = pc.cast(pa.array(np.arange(2, n + 2)), pa.string())
-    parts = [_typed_cells(df.iloc[:, i], kinds[i], lt, rows) for i, lt in enumerate(letters)]
-    head = "".join(f'<c r="{lt}1" s="1" t="inlineStr"><is><t>{_esc1(str(c))}</t></is></c>'
-                   for lt, c in zip(letters, df.columns))
-    dim = f"A1:{letters[-1]}{n + 1}" if letters else "A1"
-    head_xml = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-                f'<dimension ref="{dim}"/>'
-                '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
-                'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
-                f'<sheetData><row r="1">{head}</row>')
-    if not n or not parts:
-        return head_xml.encode("utf-8") + b"</sheetData></worksheet>"
-    xml_rows = pc.binary_join_element_wise('<row r="', rows, '">', *parts, "</row>", "")
-    return head_xml.encode("utf-8") + _concat(xml_rows) + b"</sheetData></worksheet>"
+    rows = _row_numbers(len(df))
+    return _worksheet(df, letters, rows, [_typed_cells(df.iloc[:, i], kinds[i], lt, rows)
+                                          for i, lt in enumerate(letters)])
 
 
 def write_workbook(path: Path | str, sheets: Sequence[tuple[str, pd.DataFrame]],

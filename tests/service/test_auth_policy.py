@@ -194,3 +194,33 @@ def test_docs_show_the_policy_matrix() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "service.md").read_text(
         encoding="utf-8")
     assert matrix_markdown() in doc
+
+
+_LINE = ('{"at": "2026-11-21T01:00:00+00:00", "user": "u", "role": "service", '
+         '"action": "view_person", "person_id": %s, "purpose": "核查"}\n')
+
+
+@pytest.mark.parametrize("text,start,rows,moved", [
+    ("", 0, [], 0),
+    (_LINE % '"P1"', 0, [("P1", "核查")], len((_LINE % '"P1"').encode())),
+    (_LINE % "null" + _LINE % '"P2"', 0, [(None, "核查"), ("P2", "核查")],
+     len((_LINE % "null" + _LINE % '"P2"').encode())),
+    # a line still being written is left for the next move
+    (_LINE % '"P1"' + '{"at": "2026', 0, [("P1", "核查")], len((_LINE % '"P1"').encode())),
+    # from an offset: only what follows it
+    (_LINE % '"P1"' + _LINE % '"P2"', len((_LINE % '"P1"').encode()), [("P2", "核查")],
+     len((_LINE % '"P1"' + _LINE % '"P2"').encode())),
+    # a field the reader does not know is ignored
+    (_LINE.replace('"purpose"', '"extra": 1, "purpose"') % '"P3"', 0, [("P3", "核查")],
+     len((_LINE.replace('"purpose"', '"extra": 1, "purpose"') % '"P3"').encode())),
+])
+def test_journal_lines_are_read_whole_from_an_offset(tmp_path: Path, text, start, rows,
+                                                     moved) -> None:
+    from unigrid.service.store import AccessLogWriter
+
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(text.encode())
+    table, end = AccessLogWriter._read_lines(path, start)
+    got = list(zip(table.column("person_id").to_pylist(), table.column("purpose").to_pylist()))
+    assert got == rows and end == max(moved, start)
+    assert table.column_names == ["at", "user", "role", "action", "person_id", "purpose"]

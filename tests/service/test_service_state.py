@@ -1,6 +1,8 @@
-"""The token cache: entries serve for TOKEN_CACHE_SECONDS; one used in its last
+"""Service state. The token cache: entries serve for TOKEN_CACHE_SECONDS; one used in its last
 TOKEN_REFRESH_AHEAD seconds is validated again in the background (one refresh at a time),
-extended if still valid, dropped if revoked, and a logout during the refresh stays a logout."""
+extended if still valid, dropped if revoked, and a logout during the refresh stays a logout.
+Start-up objects are frozen out of the collector; the master pool's DuckDB threads come from
+UNIGRID_SERVICE_DB_THREADS."""
 
 from __future__ import annotations
 
@@ -85,3 +87,16 @@ def test_start_up_objects_are_frozen_out_of_the_collector(env) -> None:
 
     assert env.client.get("/healthz").status_code in (200, 404)
     assert gc.get_freeze_count() > 10_000
+
+
+@pytest.mark.parametrize("extra,threads", [
+    ({}, 1), ({"UNIGRID_SERVICE_DB_THREADS": "4"}, 4), ({"UNIGRID_SERVICE_DB_THREADS": "0"}, 1),
+    ({"UNIGRID_SERVICE_DB_THREADS": ""}, 1),
+])
+def test_service_db_threads(extra, threads) -> None:
+    assert app_mod.service_db_threads(SimpleNamespace(extra=extra)) == threads
+
+
+def test_service_db_threads_names_a_bad_value() -> None:
+    with pytest.raises(ValueError, match="UNIGRID_SERVICE_DB_THREADS.*'two'"):
+        app_mod.service_db_threads(SimpleNamespace(extra={"UNIGRID_SERVICE_DB_THREADS": "two"}))

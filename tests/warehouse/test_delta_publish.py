@@ -22,7 +22,7 @@ import duckdb
 import pytest
 
 from tests.warehouse.conftest import settings_at
-from tests.warehouse.factory import GRID, PENSION, REGISTRY, make_work_db
+from tests.warehouse.factory import GRID, PENSION, REGISTRY, execute, make_work_db
 from unigrid.settings import Settings
 from warehouse.publish import publish
 from warehouse.queries import open_master
@@ -365,10 +365,4 @@ def test_delta_publish_can_be_turned_off_and_run_the_full_checks(tmp_path: Path)
 
 
 def _execute(s: Settings, *sql: str) -> None:
-    con = duckdb.connect(str(s.work_db))
-    try:
-        for q in sql:
-            con.execute(q)
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
+    execute(s.work_db, *sql)

@@ -147,7 +147,8 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
             length = int(line[15:])
     body = await reader.readexactly(length)
     if status != 200:
-        print(f"HTTP {status}: {body[:200]!r}", file=sys.stderr)
+        # the status only: an error body (422) can echo the ID number asked for
+        print(f"HTTP {status} ({len(body)} bytes)", file=sys.stderr)
     return status
 
 
